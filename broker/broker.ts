@@ -1,0 +1,122 @@
+import type net from 'node:net';
+import {
+  deliveryFrameFor,
+  encodeMessage,
+  MessageKind,
+  VERSION,
+  type ClientMessage,
+  type PublishFrame,
+} from '../protocol/index.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import { handleClientMessage, type HandlerContext } from './handlers.js';
+import type { Logger } from './log.js';
+import type { BrokerLimits, BrokerOptions } from './options.js';
+import type { OwnedSocket } from './socket-file.js';
+import { BrokerCounters } from './stats.js';
+import { SubscriptionIndex } from './subscription-index.js';
+
+
+/** Accepts connections, keeps the routing table and the counters, and shuts down cleanly. */
+export class Broker implements ConnectionHost, HandlerContext {
+  readonly counters = new BrokerCounters();
+  readonly serverName = `sockbusd ${VERSION}`;
+  private readonly index = new SubscriptionIndex<Connection>();
+  private readonly connections = new Map<number, Connection>();
+  private readonly startedAt = Date.now();
+  private nextConnectionId = 1;
+
+  constructor(
+    private readonly options: BrokerOptions,
+    readonly log: Logger,
+    private readonly socket: OwnedSocket,
+  ) {
+    socket.server.on('connection', (client: net.Socket) => this.accept(client));
+  }
+
+  get limits(): BrokerLimits {
+    return this.options.limits;
+  }
+
+  handle(connection: Connection, message: ClientMessage): void {
+    handleClientMessage(this, connection, message);
+  }
+
+  forget(connection: Connection): void {
+    for (const pattern of connection.subscriptions.values()) this.index.remove(pattern, connection);
+    connection.subscriptions.clear();
+    this.connections.delete(connection.id);
+    this.log.debug(`${connection.description} disconnected`);
+  }
+
+  route(publish: PublishFrame, from: Connection): void {
+    this.counters.messagesIn++;
+    const subscribers = this.index.subscribersOf(publish.topic);
+    if (subscribers.length === 0) return;
+    const frame = deliveryFrameFor(publish);
+    for (const subscriber of subscribers) {
+      if (subscriber === from && from.noEcho) continue;
+      subscriber.deliver(frame);
+    }
+  }
+
+  addSubscription(connection: Connection, pattern: string): void {
+    this.index.add(pattern, connection);
+  }
+
+  removeSubscription(connection: Connection, pattern: string): void {
+    this.index.remove(pattern, connection);
+  }
+
+  snapshot(): Record<string, unknown> {
+    const counters = this.counters;
+    return {
+      server: this.serverName,
+      pid: process.pid,
+      socket: this.options.socketPath,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      connections: this.connections.size,
+      connectionsTotal: counters.connectionsTotal,
+      subscriptions: this.index.size,
+      messagesIn: counters.messagesIn,
+      bytesIn: counters.bytesIn,
+      messagesOut: counters.messagesOut,
+      bytesOut: counters.bytesOut,
+      dropped: counters.dropped,
+      errors: counters.errors,
+      clients: [...this.connections.values()].map((connection) => ({
+        id: connection.id,
+        name: connection.name,
+        subscriptions: connection.subscriptions.size,
+        messagesIn: connection.counters.messagesIn,
+        messagesOut: connection.counters.messagesOut,
+        dropped: connection.counters.dropped,
+        pendingBytes: connection.pendingBytes,
+        connectedSeconds: Math.round((Date.now() - connection.connectedAt) / 1000),
+      })),
+    };
+  }
+
+  /**
+   * Stops accepting, tells every client the broker is going away, lets
+   * their buffers flush (bounded by the close timeout), then removes the
+   * socket file if it is still ours.
+   */
+  async shutdown(reason: string): Promise<void> {
+    this.socket.server.close();
+    const goingAway = encodeMessage({ kind: MessageKind.GoingAway, reason });
+    const closed = [...this.connections.values()].map((connection) => {
+      connection.send(goingAway);
+      connection.close();
+      return connection.closed;
+    });
+    await Promise.all(closed);
+    this.socket.release();
+  }
+
+  private accept(client: net.Socket): void {
+    const connection = new Connection(this.nextConnectionId++, client, this);
+    this.connections.set(connection.id, connection);
+    this.counters.connectionsTotal++;
+    this.log.debug(`connection ${connection.id} accepted`);
+  }
+}

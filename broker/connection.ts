@@ -1,0 +1,156 @@
+import type net from 'node:net';
+import {
+  decodeClientMessage,
+  encodeMessage,
+  ErrorCode,
+  FrameDecoder,
+  MessageKind,
+  ProtocolError,
+  type ClientMessage,
+} from '../protocol/index.js';
+import type { Logger } from './log.js';
+import type { BrokerLimits } from './options.js';
+import { Outbound } from './outbound.js';
+import { BrokerCounters, ConnectionCounters } from './stats.js';
+import type { Routable } from './subscription-index.js';
+
+/** `handshake` until hello, `open` while serving, `closing` while flushing a last error or going-away. */
+export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';
+
+/** What a connection needs from the broker that owns it. */
+export interface ConnectionHost {
+  readonly limits: BrokerLimits;
+  readonly counters: BrokerCounters;
+  readonly log: Logger;
+  handle(connection: Connection, message: ClientMessage): void;
+  forget(connection: Connection): void;
+}
+
+/** Errors after which the stream is still in step, so the connection stays usable. */
+const RECOVERABLE_ERRORS: ReadonlySet<string> = new Set([
+  ErrorCode.InvalidTopic,
+  ErrorCode.InvalidPattern,
+  ErrorCode.ReservedTopic,
+]);
+
+/**
+ * One client connection: parses its frames, hands each message to the
+ * broker, and writes through its single outbound path. Routing and policy
+ * live elsewhere.
+ */
+export class Connection implements Routable {
+  routeEpoch = 0;
+  state: ConnectionState = 'handshake';
+  name = '';
+  noEcho = false;
+  /** Subscription id → pattern, as the client registered them. */
+  readonly subscriptions = new Map<number, string>();
+  readonly counters = new ConnectionCounters();
+  readonly connectedAt = Date.now();
+  /** Settles once the socket is fully closed. */
+  readonly closed: Promise<void>;
+  private markClosed!: () => void;
+  private readonly decoder: FrameDecoder;
+  private readonly outbound: Outbound;
+
+  constructor(
+    readonly id: number,
+    private readonly socket: net.Socket,
+    private readonly host: ConnectionHost,
+  ) {
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    this.decoder = new FrameDecoder(host.limits.maxFrameBytes, (body) => this.receiveFrame(body));
+    this.outbound = new Outbound(socket, host.limits, {
+      onDrop: () => {
+        this.counters.dropped++;
+        host.counters.dropped++;
+      },
+      onOverflow: (reason) => this.fail(new ProtocolError(ErrorCode.SlowConsumer, reason)),
+    });
+    socket.on('data', (chunk: Buffer) => this.receiveBytes(chunk));
+    socket.on('error', (error) => host.log.debug(`connection ${id}: ${error.message}`));
+    socket.on('close', () => this.onClosed());
+  }
+
+  get pendingBytes(): number {
+    return this.outbound.pendingBytes;
+  }
+
+  get description(): string {
+    return this.name ? `connection ${this.id} (${this.name})` : `connection ${this.id}`;
+  }
+
+  /** Delivers a message frame, subject to the slow-consumer policy. */
+  deliver(frame: Buffer): void {
+    if (this.state !== 'open') return;
+    if (!this.outbound.sendMessage(frame)) return;
+    this.counters.messagesOut++;
+    this.host.counters.messagesOut++;
+    this.host.counters.bytesOut += frame.length;
+  }
+
+  /** Sends a control frame (welcome, pong, stats, error). */
+  send(frame: Buffer): void {
+    if (this.state === 'closed') return;
+    this.outbound.sendControl(frame);
+  }
+
+  /** Reports a problem with one request; the connection stays usable. */
+  refuse(code: string, message: string, subscriptionId?: number): void {
+    this.host.counters.errors++;
+    this.host.log.debug(`${this.description}: ${code}: ${message}`);
+    this.send(encodeMessage({ kind: MessageKind.Error, code, message, subscriptionId }));
+  }
+
+  /** Reports a problem after which the connection cannot go on, then closes it. */
+  fail(error: ProtocolError): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.host.log.info(`${this.description} closed: ${error.code}: ${error.message}`);
+    this.refuse(error.code, error.message);
+    this.close();
+  }
+
+  /** Flushes what is queued, then closes; a peer that does not read is cut after a timeout. */
+  close(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), this.host.limits.closeTimeoutMs).unref();
+  }
+
+  private receiveBytes(chunk: Buffer): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.host.counters.bytesIn += chunk.length;
+    try {
+      this.decoder.push(chunk);
+    } catch (error) {
+      this.reject(error);
+    }
+  }
+
+  private receiveFrame(body: Buffer): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    try {
+      this.host.handle(this, decodeClientMessage(body));
+    } catch (error) {
+      this.reject(error);
+    }
+  }
+
+  private reject(error: unknown): void {
+    if (!(error instanceof ProtocolError)) {
+      // A bug of ours, not the client's: say so to the client and keep the broker up.
+      this.host.log.error(`${this.description}: internal error: ${(error as Error).stack ?? String(error)}`);
+      this.fail(new ProtocolError(ErrorCode.Internal, `internal broker error: ${(error as Error).message}`));
+      return;
+    }
+    if (RECOVERABLE_ERRORS.has(error.code)) this.refuse(error.code, error.message);
+    else this.fail(error);
+  }
+
+  private onClosed(): void {
+    this.state = 'closed';
+    this.host.forget(this);
+    this.markClosed();
+  }
+}

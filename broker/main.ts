@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import { SockbusError, VERSION } from '../protocol/index.js';
+import { Broker } from './broker.js';
+import { Logger } from './log.js';
+import { parseBrokerArguments, USAGE, UsageError } from './options.js';
+import { claimSocket } from './socket-file.js';
+
+/** Resolves with an exit code, or with undefined while the broker keeps running. */
+async function main(): Promise<number | undefined> {
+  let command;
+  try {
+    command = parseBrokerArguments(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`sockbusd: ${error.message}\n${USAGE}`);
+    return 2;
+  }
+  if (command.action === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (command.action === 'version') {
+    process.stdout.write(`sockbusd ${VERSION}\n`);
+    return 0;
+  }
+  const { options } = command;
+  const log = new Logger(options.logLevel);
+  const socket = await claimSocket(options.socketPath, options.mode, log);
+  const broker = new Broker(options, log, socket);
+  const mode = options.mode.toString(8).padStart(4, '0');
+  process.stdout.write(`sockbusd ${VERSION} listening on ${options.socketPath} (mode ${mode}, pid ${process.pid})\n`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal} received, shutting down`);
+    broker.shutdown(`broker stopped by ${signal}`).then(
+      () => process.exit(0),
+      (error) => {
+        log.error(`shutdown failed: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return undefined;
+}
+
+main().then(
+  (exitCode) => {
+    if (exitCode !== undefined) process.exitCode = exitCode;
+  },
+  (error: unknown) => {
+    const message = error instanceof SockbusError ? error.message : (error as Error).stack ?? String(error);
+    process.stderr.write(`sockbusd: ${message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,111 @@
+import { parseArgs } from 'node:util';
+import { DEFAULT_MAX_FRAME_BYTES, resolveSocketPath } from '../protocol/index.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+export type SlowConsumerPolicy = 'drop' | 'disconnect';
+
+/** Every limit the broker enforces, in one place. */
+export interface BrokerLimits {
+  /** Largest frame body accepted from a client, in bytes. */
+  maxFrameBytes: number;
+  /** Bytes that may wait in one connection's outbound buffer before messages for it are dropped. */
+  maxPendingBytes: number;
+  /** What happens to a subscriber whose outbound buffer is full. */
+  slowConsumer: SlowConsumerPolicy;
+  /** How long a closing connection may take to flush before it is cut. */
+  closeTimeoutMs: number;
+}
+
+export interface BrokerOptions {
+  socketPath: string;
+  /** Permission bits of the socket file. */
+  mode: number;
+  logLevel: LogLevel;
+  limits: BrokerLimits;
+}
+
+export const DEFAULT_MODE = 0o666;
+export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
+
+export const USAGE = `Usage: sockbusd [options]
+
+Runs the sockbus broker on a Unix domain socket.
+
+Options:
+  --socket PATH          socket path (default: $SOCKBUS_SOCKET, else /tmp/sockbus.sock)
+  --mode MODE            permission bits of the socket file, octal (default: 0666)
+  --max-payload BYTES    largest frame a client may send (default: ${DEFAULT_MAX_FRAME_BYTES})
+  --max-pending BYTES    outbound buffer per connection before messages are dropped
+                         (default: ${DEFAULT_MAX_PENDING_BYTES})
+  --slow-consumer POLICY drop (count and report the loss) or disconnect (default: drop)
+  --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default: info)
+  -h, --help             show this help
+  -v, --version          show the version
+`;
+
+export class UsageError extends Error {}
+
+export type ParsedCommand = { action: 'help' } | { action: 'version' } | { action: 'run'; options: BrokerOptions };
+
+export function parseBrokerArguments(argv: string[], environment: NodeJS.ProcessEnv): ParsedCommand {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        socket: { type: 'string' },
+        mode: { type: 'string' },
+        'max-payload': { type: 'string' },
+        'max-pending': { type: 'string' },
+        'slow-consumer': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return { action: 'help' };
+  if (values.version) return { action: 'version' };
+  return {
+    action: 'run',
+    options: {
+      socketPath: resolveSocketPath(values.socket, environment),
+      mode: parseMode(values.mode),
+      logLevel: parseChoice('--log-level', values['log-level'], LOG_LEVELS, 'info'),
+      limits: {
+        maxFrameBytes: parseByteCount('--max-payload', values['max-payload'], DEFAULT_MAX_FRAME_BYTES),
+        maxPendingBytes: parseByteCount('--max-pending', values['max-pending'], DEFAULT_MAX_PENDING_BYTES),
+        slowConsumer: parseChoice('--slow-consumer', values['slow-consumer'], ['drop', 'disconnect'] as const, 'drop'),
+        closeTimeoutMs: 2000,
+      },
+    },
+  };
+}
+
+function parseMode(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MODE;
+  if (!/^0?[0-7]{3}$/.test(text)) throw new UsageError(`--mode must be three octal digits such as 0666 or 0660, not "${text}"`);
+  return parseInt(text, 8);
+}
+
+function parseByteCount(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const match = /^(\d+)([kKmM]i?[bB]?)?$/.exec(text);
+  if (!match) throw new UsageError(`${flag} must be a number of bytes such as 1048576 or 1MiB, not "${text}"`);
+  const unit = match[2]?.[0]?.toLowerCase();
+  const bytes = Number(match[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1);
+  if (bytes < 64 || bytes > 0xffffffff) throw new UsageError(`${flag} must be between 64 bytes and 4 GiB, not "${text}"`);
+  return bytes;
+}
+
+function parseChoice<T extends string>(flag: string, text: string | undefined, choices: readonly T[], fallback: T): T {
+  if (text === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(text)) {
+    throw new UsageError(`${flag} must be one of ${choices.join(', ')}, not "${text}"`);
+  }
+  return text as T;
+}

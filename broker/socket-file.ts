@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
+import net from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { assertSocketPathFits, ErrorCode, SockbusError } from '../protocol/index.js';
+import type { Logger } from './log.js';
+
+/** The socket file a broker bound, identified so it never removes another broker's. */
+export interface OwnedSocket {
+  server: net.Server;
+  path: string;
+  device: number;
+  inode: number;
+  /** Removes the socket file, but only while it is still the one this broker created. */
+  release(): void;
+}
+
+/**
+ * Takes ownership of `path` for a broker, or explains why it cannot:
+ * - a live broker already answers there: refused, nothing touched;
+ * - a socket nothing answers on (a crashed broker's leftover): replaced;
+ * - anything else (file, directory, symlink): refused, nothing touched.
+ * Unlike brokers that unlink unconditionally, this never steals a live socket.
+ */
+export async function claimSocket(path: string, mode: number, log: Logger): Promise<OwnedSocket> {
+  assertSocketPathFits(path, process.platform);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  // Held for the broker's whole life, so two brokers starting together on one
+  // path cannot both decide the file is stale and remove each other's socket.
+  const lock = await acquireStartLock(path);
+  try {
+    await clearStaleSocket(path, log);
+    const server = await listenWithMode(path, mode);
+    const identity = lstatSync(path);
+    return ownedSocket(server, path, identity, lock);
+  } catch (error) {
+    lock?.close();
+    throw error;
+  }
+}
+
+function ownedSocket(server: net.Server, path: string, identity: Stats, lock: net.Server | null): OwnedSocket {
+  return {
+    server,
+    path,
+    device: identity.dev,
+    inode: identity.ino,
+    release() {
+      try {
+        const current = lstatSync(path);
+        if (current.dev === identity.dev && current.ino === identity.ino) unlinkSync(path);
+      } catch {
+        // Already gone: someone else cleaned up, which is fine.
+      }
+      lock?.close();
+    },
+  };
+}
+
+/**
+ * Linux's abstract socket namespace gives a lock the kernel releases when
+ * the process dies, even by SIGKILL, so it can never go stale. Elsewhere
+ * there is no such lock and the checks below run unguarded.
+ */
+async function acquireStartLock(path: string): Promise<net.Server | null> {
+  if (process.platform !== 'linux') return null;
+  const digest = createHash('sha256').update(resolve(path)).digest('hex').slice(0, 40);
+  const lock = net.createServer();
+  try {
+    await listen(lock, `\0sockbus-lock-${digest}`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw anotherBroker(path);
+    throw error;
+  }
+  lock.unref();
+  return lock;
+}
+
+async function clearStaleSocket(path: string, log: Logger): Promise<void> {
+  let existing: Stats;
+  try {
+    existing = lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  if (!existing.isSocket()) {
+    const what = existing.isSymbolicLink() ? 'a symbolic link' : existing.isDirectory() ? 'a directory' : 'a regular file';
+    throw new SockbusError(
+      ErrorCode.SocketPathOccupied,
+      `${path} exists and is ${what}, not a socket; refusing to replace it (remove it yourself if it is not needed)`,
+    );
+  }
+  const answer = await probe(path);
+  if (answer === 'live') throw anotherBroker(path);
+  if (answer === 'stale') {
+    unlinkSync(path);
+    log.info(`removed stale socket ${path} left by a broker that is no longer running`);
+  }
+}
+
+function anotherBroker(path: string): SockbusError {
+  return new SockbusError(ErrorCode.BrokerAlreadyRunning, `another broker is listening on ${path}`);
+}
+
+/** Whether something accepts connections on the socket. */
+function probe(path: string): Promise<'live' | 'stale' | 'gone'> {
+  return new Promise((resolvePromise, reject) => {
+    const socket = net.connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolvePromise('live');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNREFUSED') resolvePromise('stale');
+      else if (error.code === 'ENOENT') resolvePromise('gone');
+      else {
+        reject(new SockbusError(ErrorCode.SocketPathOccupied, `cannot tell whether a broker owns ${path}: ${error.message}`, { cause: error }));
+      }
+    });
+  });
+}
+
+/**
+ * Binds with a umask that yields exactly `mode`, so the socket never exists,
+ * not even for a moment, with looser permissions than asked (the window
+ * between bind and chmod was Redis's CVE-2023-45145). Node binds
+ * synchronously inside listen(), so the umask is restored right after.
+ */
+async function listenWithMode(path: string, mode: number): Promise<net.Server> {
+  const server = net.createServer();
+  const previousMask = process.umask(0o777 & ~mode);
+  let listening: Promise<void>;
+  try {
+    listening = listen(server, path);
+  } finally {
+    process.umask(previousMask);
+  }
+  await listening;
+  return server;
+}
+
+function listen(server: net.Server, path: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(path, () => {
+      server.off('error', onError);
+      resolvePromise();
+    });
+  });
+}

@@ -1,0 +1,307 @@
+import { EventEmitter } from 'eventemitter3';
+import {
+  assertValidPattern,
+  assertValidTopic,
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeBody,
+  encodePublishBody,
+  ErrorCode,
+  isSystemTopic,
+  MessageKind,
+  SockbusError,
+  TopicTrie,
+  type BrokerMessage,
+  type Headers,
+} from '../protocol/index.js';
+import { connectionInfo, type ClientEvents, type ClientState } from './events.js';
+import { OfflineQueue } from './offline-queue.js';
+import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { Session } from './session.js';
+import { Subscription, type MessageHandler, type SubscriptionOwner } from './subscription.js';
+
+export interface PublishOptions {
+  headers?: Headers;
+}
+
+export interface ClientCounters {
+  published: number;
+  received: number;
+  /** Messages the broker discarded for this client (its buffer was full). */
+  droppedByBroker: number;
+  /** Messages this client discarded: offline queue, pending bound or unread iterator full. */
+  droppedByClient: number;
+  reconnects: number;
+}
+
+/** Connects to the broker; rejects if none answers, unless `waitForBroker` is set. */
+export async function connect(options: ClientOptions = {}): Promise<Client> {
+  const client = new Client(resolveClientOptions(options));
+  await client.started;
+  return client;
+}
+
+/**
+ * A connection to sockbusd that survives broker restarts: it reconnects
+ * with backoff, restores its subscriptions, then sends what was published
+ * while it was away.
+ */
+export class Client extends EventEmitter<ClientEvents> implements SubscriptionOwner {
+  /** Resolves after the first handshake; rejects if it cannot happen. */
+  readonly started: Promise<void>;
+  /** Settles when the client is closed for good: undefined after close(), the error if reconnecting gave up. */
+  readonly closed: Promise<SockbusError | undefined>;
+  readonly counters: ClientCounters = { published: 0, received: 0, droppedByBroker: 0, droppedByClient: 0, reconnects: 0 };
+  private stateValue: ClientState = 'connecting';
+  private session: Session | null = null;
+  private readonly subscriptions = new Map<number, Subscription<any>>();
+  private readonly routes = new TopicTrie<Subscription<any>>();
+  private readonly offline: OfflineQueue;
+  private nextSubscriptionId = 1;
+  private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+  private connectedWaiters: Array<() => void> = [];
+  private cancelSleep: (() => void) | null = null;
+  private markClosed!: (error: SockbusError | undefined) => void;
+  private markStarted!: () => void;
+
+  constructor(private readonly options: ResolvedClientOptions) {
+    super();
+    this.offline = new OfflineQueue(options.offlineQueueMessages, options.offlineQueueBytes);
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    let failStart!: (error: unknown) => void;
+    this.started = new Promise((resolve, reject) => {
+      this.markStarted = resolve;
+      failStart = reject;
+    });
+    // Nobody may be awaiting `started` when a later failure happens; that is not unhandled.
+    this.started.catch(() => undefined);
+    this.run().catch(failStart);
+  }
+
+  get state(): ClientState {
+    return this.stateValue;
+  }
+
+  /** Encodes and sends a message, or queues it while disconnected. Throws on an invalid topic or an oversize message. */
+  publish(topic: string, data: unknown, options: PublishOptions = {}): void {
+    this.assertOpen();
+    assertValidTopic(topic);
+    if (isSystemTopic(topic)) throw new SockbusError(ErrorCode.ReservedTopic, `topic ${topic} is reserved for the broker`);
+    const body = encodePublishBody(topic, data, options.headers);
+    if (body.length > this.maxFrameBytes) {
+      throw new SockbusError(ErrorCode.FrameTooLarge, `message of ${body.length} bytes exceeds the broker's limit of ${this.maxFrameBytes} bytes`);
+    }
+    this.counters.published++;
+    if (this.session) this.sendNow(body);
+    else this.sendLater(body);
+  }
+
+  /** Subscribes to a pattern (`*` one token, `>` the rest); with no handler, iterate it with `for await`. */
+  subscribe<T = unknown>(pattern: string, handler?: MessageHandler<T>): Subscription<T> {
+    this.assertOpen();
+    assertValidPattern(pattern);
+    const subscription = new Subscription<T>(this, this.nextSubscriptionId++, pattern, handler, this.options.subscriptionQueueMessages);
+    this.subscriptions.set(subscription.id, subscription);
+    this.routes.add(pattern, subscription);
+    this.session?.send(encodeBody({ kind: MessageKind.Subscribe, subscriptionId: subscription.id, pattern }));
+    return subscription;
+  }
+
+  unsubscribe(subscription: Subscription<any>): void {
+    if (!this.subscriptions.delete(subscription.id)) return;
+    this.routes.remove(subscription.pattern, subscription);
+    subscription.end();
+    this.session?.send(encodeBody({ kind: MessageKind.Unsubscribe, subscriptionId: subscription.id }));
+  }
+
+  /** Resolves once the broker has received everything published and subscribed before this call. */
+  async flush(): Promise<void> {
+    this.assertOpen();
+    const session = this.session ?? (await this.whenConnected());
+    await session.ping();
+  }
+
+  /** The broker's counters. */
+  async brokerStats(): Promise<Record<string, unknown>> {
+    this.assertOpen();
+    const session = this.session ?? (await this.whenConnected());
+    return session.stats();
+  }
+
+  /** Sends what is buffered for a connected broker, then disconnects for good. */
+  async close(): Promise<void> {
+    if (this.stateValue === 'closed') return;
+    this.setState('closed');
+    this.cancelSleep?.();
+    await this.session?.end();
+    this.finish(undefined);
+  }
+
+  reportDropped(count: number): void {
+    this.countClientDrop(count, 'a subscription iterator was not read fast enough');
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    let everConnected = false;
+    while (!this.isClosed()) {
+      let session: Session;
+      try {
+        session = await Session.open({ ...this.options, onMessage: (message) => this.receive(message) });
+      } catch (error) {
+        const reason = error as SockbusError;
+        const delay = this.shouldRetry(everConnected, reason) ? this.options.reconnectPolicy(attempt++) : null;
+        if (delay === null) return this.giveUp(reason, everConnected);
+        await this.sleep(delay);
+        continue;
+      }
+      if (this.isClosed()) {
+        session.abort(new SockbusError(ErrorCode.ClientClosed, 'the client was closed'));
+        return;
+      }
+      attempt = 0;
+      this.attach(session, everConnected);
+      everConnected = true;
+      const reason = await session.closed;
+      this.session = null;
+      if (this.isClosed()) return;
+      this.setState('reconnecting');
+      this.emit('disconnect', reason);
+      if (!this.options.reconnect) return this.giveUp(reason, true);
+    }
+  }
+
+  /** Restores subscriptions, then sends the offline queue, in the order they were made. */
+  private attach(session: Session, isReconnect: boolean): void {
+    this.maxFrameBytes = session.welcome.maxFrameBytes;
+    for (const subscription of this.subscriptions.values()) {
+      session.send(encodeBody({ kind: MessageKind.Subscribe, subscriptionId: subscription.id, pattern: subscription.pattern }));
+    }
+    for (const body of this.offline.drain()) session.send(body);
+    this.session = session;
+    this.setState('connected');
+    for (const wake of this.connectedWaiters.splice(0)) wake();
+    const info = connectionInfo(session.welcome);
+    if (isReconnect) {
+      this.counters.reconnects++;
+      this.emit('reconnect', info);
+    } else {
+      this.markStarted();
+      this.emit('connect', info);
+    }
+  }
+
+  private receive(message: BrokerMessage): void {
+    switch (message.kind) {
+      case MessageKind.Message:
+        return this.dispatch(message.topic, message.data, message.headers);
+      case MessageKind.Dropped:
+        this.counters.droppedByBroker += message.count;
+        this.emit('dropped', { source: 'broker', count: message.count, reason: 'the broker\'s buffer for this client was full' });
+        return;
+      case MessageKind.Error: {
+        const error = new SockbusError(message.code, message.message);
+        const subscription = message.subscriptionId === undefined ? undefined : this.subscriptions.get(message.subscriptionId);
+        if (subscription) {
+          this.subscriptions.delete(subscription.id);
+          this.routes.remove(subscription.pattern, subscription);
+          subscription.end(error);
+        }
+        this.emit('error', error);
+        return;
+      }
+      case MessageKind.GoingAway:
+        this.session?.noteGoingAway(message.reason);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private dispatch(topic: string, data: unknown, headers: Headers | undefined): void {
+    this.counters.received++;
+    const message = headers ? { topic, data, headers } : { topic, data };
+    this.routes.match(topic, (subscription) => {
+      try {
+        subscription.deliver(message);
+      } catch (error) {
+        // A throwing handler must not break the connection or the other handlers.
+        this.emit('error', new SockbusError('HANDLER_FAILED', `handler of ${subscription.pattern} threw: ${(error as Error).message}`, { cause: error }));
+      }
+    });
+  }
+
+  private sendNow(body: Uint8Array): void {
+    const session = this.session!;
+    if (session.pendingBytes + body.length > this.options.maxPendingBytes) {
+      this.countClientDrop(1, `more than ${this.options.maxPendingBytes} bytes are waiting for the broker to read`);
+      return;
+    }
+    session.send(body);
+  }
+
+  private sendLater(body: Uint8Array): void {
+    const dropped = this.offline.push(body);
+    if (dropped > 0) this.countClientDrop(dropped, 'the offline queue was full while disconnected');
+  }
+
+  private countClientDrop(count: number, reason: string): void {
+    this.counters.droppedByClient += count;
+    this.emit('dropped', { source: 'client', count, reason });
+  }
+
+  private shouldRetry(everConnected: boolean, reason: SockbusError): boolean {
+    if (this.stateValue === 'closed') return false;
+    if (!everConnected && !this.options.waitForBroker) return false;
+    // A broker that refuses our handshake will refuse it again.
+    return reason.code !== ErrorCode.UnsupportedVersion;
+  }
+
+  private giveUp(reason: SockbusError, everConnected: boolean): void {
+    if (this.stateValue !== 'closed') this.setState('closed');
+    this.finish(reason);
+    if (!everConnected) throw reason;
+  }
+
+  private finish(reason: SockbusError | undefined): void {
+    for (const subscription of this.subscriptions.values()) subscription.end(reason);
+    this.subscriptions.clear();
+    for (const wake of this.connectedWaiters.splice(0)) wake();
+    this.markClosed(reason);
+  }
+
+  private whenConnected(): Promise<Session> {
+    return new Promise((resolve, reject) => {
+      this.connectedWaiters.push(() => (this.session ? resolve(this.session) : reject(this.closedError())));
+    });
+  }
+
+  private sleep(delayMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.cancelSleep = null;
+        resolve();
+      };
+      const timer = setTimeout(wake, delayMs);
+      this.cancelSleep = wake;
+    });
+  }
+
+  private setState(state: ClientState): void {
+    this.stateValue = state;
+    this.emit('status', state);
+  }
+
+  /** A method rather than a comparison, because close() can change the state across an await. */
+  private isClosed(): boolean {
+    return this.stateValue === 'closed';
+  }
+
+  private assertOpen(): void {
+    if (this.isClosed()) throw this.closedError();
+  }
+
+  private closedError(): SockbusError {
+    return new SockbusError(ErrorCode.ClientClosed, 'the client is closed');
+  }
+}

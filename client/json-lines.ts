@@ -1,0 +1,25 @@
+import type { Message } from './subscription.js';
+
+/**
+ * One message as one JSON line. Values JSON cannot hold are spelled out:
+ * binary as {"$base64": ...}, big integers as strings, maps as objects.
+ */
+export function messageToJsonLine(message: Message): string {
+  return JSON.stringify({ topic: message.topic, data: message.data ?? null, headers: message.headers ?? {} }, jsonSafe);
+}
+
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array) return { $base64: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Map) return Object.fromEntries(value);
+  return value;
+}
+
+/** Command-line data: JSON when it parses as JSON, else the text itself. */
+export function parseData(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

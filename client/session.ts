@@ -1,0 +1,184 @@
+import net from 'node:net';
+import {
+  decodeBrokerMessage,
+  encodeBody,
+  ErrorCode,
+  FrameDecoder,
+  MessageKind,
+  PROTOCOL_VERSION,
+  SockbusError,
+  type BrokerMessage,
+  type EncodableMessage,
+  type Welcome,
+} from '../protocol/index.js';
+import { BatchWriter } from './batch-writer.js';
+
+/** The broker's frames are trusted to be sane; this only guards against garbage. */
+const MAX_INCOMING_FRAME_BYTES = 64 * 1024 * 1024;
+
+export interface SessionOptions {
+  path: string;
+  name: string;
+  noEcho: boolean;
+  handshakeTimeoutMs: number;
+  /** Every message after the welcome, in order. */
+  onMessage(message: BrokerMessage): void;
+}
+
+type Reply = { resolve(message: BrokerMessage): void; reject(error: SockbusError): void };
+
+/**
+ * One connection to the broker, from a completed handshake until the socket
+ * closes. A client makes a new session after each reconnect.
+ */
+export class Session {
+  /** Settles, never rejects, with why the session ended. */
+  readonly closed: Promise<SockbusError>;
+  private readonly writer: BatchWriter;
+  private readonly replies = new Map<number, Reply>();
+  private nextToken = 1;
+  private closeReason: SockbusError | null = null;
+  private markClosed!: (reason: SockbusError) => void;
+
+  private constructor(
+    private readonly socket: net.Socket,
+    readonly welcome: Welcome,
+    private readonly path: string,
+  ) {
+    this.writer = new BatchWriter(socket);
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    socket.on('close', () => this.onClose());
+  }
+
+  /** Connects and completes the handshake, or rejects with why not. */
+  static open(options: SessionOptions): Promise<Session> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(options.path);
+      let session: Session | null = null;
+      const fail = (error: SockbusError) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(error);
+      };
+      const timer = setTimeout(
+        () => fail(new SockbusError(ErrorCode.Timeout, `the broker on ${options.path} did not answer hello within ${options.handshakeTimeoutMs} ms`)),
+        options.handshakeTimeoutMs,
+      );
+      const decoder = new FrameDecoder(MAX_INCOMING_FRAME_BYTES, (body) => {
+        const message = decodeBrokerMessage(body);
+        if (session) return session.receive(message, options.onMessage);
+        if (message.kind === MessageKind.Welcome) {
+          clearTimeout(timer);
+          session = new Session(socket, message, options.path);
+          resolve(session);
+        } else if (message.kind === MessageKind.Error) {
+          fail(new SockbusError(message.code, message.message));
+        } else {
+          fail(new SockbusError(ErrorCode.InvalidMessage, `expected welcome from the broker, got ${message.kind}`));
+        }
+      });
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          decoder.push(chunk);
+        } catch (error) {
+          const reason = new SockbusError(ErrorCode.MalformedFrame, `bad frame from the broker: ${(error as Error).message}`, { cause: error });
+          if (session) session.abort(reason);
+          else fail(reason);
+        }
+      });
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        if (session) session.closeReason ??= lostConnection(options.path, error);
+        else fail(connectError(options.path, error));
+      });
+      socket.on('close', () => {
+        if (!session) fail(new SockbusError(ErrorCode.ConnectionClosed, `the broker on ${options.path} closed the connection during the handshake`));
+      });
+      socket.once('connect', () => {
+        const hello: EncodableMessage = { kind: MessageKind.Hello, version: PROTOCOL_VERSION, name: options.name, noEcho: options.noEcho };
+        new BatchWriter(socket).append(encodeBody(hello));
+      });
+    });
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  get pendingBytes(): number {
+    return this.writer.pendingBytes;
+  }
+
+  /** Queues a frame body; writes made in one tick go out together. */
+  send(body: Uint8Array): void {
+    if (!this.closeReason) this.writer.append(body);
+  }
+
+  /** Resolves once the broker has processed everything sent before it. */
+  async ping(): Promise<void> {
+    await this.request((token) => ({ kind: MessageKind.Ping, token }));
+  }
+
+  async stats(): Promise<Record<string, unknown>> {
+    const reply = await this.request((token) => ({ kind: MessageKind.StatsRequest, token }));
+    return reply.kind === MessageKind.Stats ? reply.stats : {};
+  }
+
+  /** Sends what is queued, then closes the socket. */
+  async end(): Promise<void> {
+    this.writer.flush();
+    this.closeReason ??= new SockbusError(ErrorCode.ClientClosed, 'the client was closed');
+    this.socket.end();
+    await this.closed;
+  }
+
+  abort(reason: SockbusError): void {
+    this.closeReason ??= reason;
+    this.socket.destroy();
+  }
+
+  /** Records why the broker is about to close the connection, for the disconnect event. */
+  noteGoingAway(reason: string): void {
+    this.closeReason ??= new SockbusError(ErrorCode.ConnectionClosed, `the broker is going away: ${reason}`);
+  }
+
+  private request(build: (token: number) => EncodableMessage): Promise<BrokerMessage> {
+    if (this.closeReason) return Promise.reject(this.closeReason);
+    const token = this.nextToken++;
+    return new Promise((resolve, reject) => {
+      this.replies.set(token, { resolve, reject });
+      this.send(encodeBody(build(token)));
+    });
+  }
+
+  private receive(message: BrokerMessage, onMessage: (message: BrokerMessage) => void): void {
+    if (message.kind === MessageKind.Pong || message.kind === MessageKind.Stats) {
+      const reply = this.replies.get(message.token);
+      this.replies.delete(message.token);
+      reply?.resolve(message);
+      return;
+    }
+    if (message.kind === MessageKind.Ping) {
+      this.send(encodeBody({ kind: MessageKind.Pong, token: message.token }));
+      return;
+    }
+    onMessage(message);
+  }
+
+  private onClose(): void {
+    const reason = (this.closeReason ??= new SockbusError(ErrorCode.ConnectionClosed, `the broker on ${this.path} closed the connection`));
+    for (const reply of this.replies.values()) reply.reject(reason);
+    this.replies.clear();
+    this.markClosed(reason);
+  }
+}
+
+function connectError(path: string, error: NodeJS.ErrnoException): SockbusError {
+  if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
+    return new SockbusError(ErrorCode.BrokerUnavailable, `no broker is listening on ${path} (is sockbusd running?)`, { cause: error });
+  }
+  if (error.code === 'EACCES') {
+    return new SockbusError(ErrorCode.BrokerUnavailable, `permission denied connecting to ${path}`, { cause: error });
+  }
+  return new SockbusError(ErrorCode.BrokerUnavailable, `cannot connect to ${path}: ${error.message}`, { cause: error });
+}
+
+function lostConnection(path: string, error: Error): SockbusError {
+  return new SockbusError(ErrorCode.ConnectionClosed, `lost the connection to ${path}: ${error.message}`, { cause: error });
+}

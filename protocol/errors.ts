@@ -1,0 +1,50 @@
+/**
+ * Every error sockbus raises, on either side of the socket, carries a stable
+ * `code`. A broker ERROR frame carries the same code, so a user can
+ * `switch (err.code)` whether the problem was found locally or by the broker.
+ */
+export const ErrorCode = {
+  /** A frame announced more bytes than the limit allows. */
+  FrameTooLarge: 'FRAME_TOO_LARGE',
+  /** Bytes that are not one well-formed msgpack value, or a frame of length 0. */
+  MalformedFrame: 'MALFORMED_FRAME',
+  /** Well-formed msgpack whose shape is not a known message. */
+  InvalidMessage: 'INVALID_MESSAGE',
+  UnknownMessageKind: 'UNKNOWN_MESSAGE_KIND',
+  UnsupportedVersion: 'UNSUPPORTED_VERSION',
+  HandshakeRequired: 'HANDSHAKE_REQUIRED',
+  InvalidTopic: 'INVALID_TOPIC',
+  InvalidPattern: 'INVALID_PATTERN',
+  /** Publishing into the broker's own `$SYS.` namespace. */
+  ReservedTopic: 'RESERVED_TOPIC',
+  SlowConsumer: 'SLOW_CONSUMER',
+  SocketPathTooLong: 'SOCKET_PATH_TOO_LONG',
+  SocketPathOccupied: 'SOCKET_PATH_OCCUPIED',
+  BrokerAlreadyRunning: 'BROKER_ALREADY_RUNNING',
+  BrokerUnavailable: 'BROKER_UNAVAILABLE',
+  ConnectionClosed: 'CONNECTION_CLOSED',
+  ClientClosed: 'CLIENT_CLOSED',
+  Timeout: 'TIMEOUT',
+  /** A bug in sockbus itself; the broker stays up. */
+  Internal: 'INTERNAL_ERROR',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class SockbusError extends Error {
+  readonly code: string;
+
+  constructor(code: ErrorCode | string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SockbusError';
+    this.code = code;
+  }
+}
+
+/** Raised by the pure protocol layer when bytes or values from a peer are invalid. */
+export class ProtocolError extends SockbusError {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ProtocolError';
+  }
+}

@@ -1,0 +1,91 @@
+import { ErrorCode, ProtocolError } from './errors.js';
+import { FRAME_HEADER_BYTES } from './limits.js';
+
+/**
+ * Wraps an encoded msgpack value in a frame: a 4-byte unsigned big-endian
+ * length, then the value.
+ */
+export function encodeFrame(body: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  frame.set(body, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+/** Receives each complete frame body, in order. */
+export type FrameSink = (body: Buffer) => void;
+
+/**
+ * Incremental frame decoder: feed it chunks as they arrive, it calls the sink
+ * once per complete frame. It checks the announced length before buffering a
+ * single byte of the body, so a peer cannot make it hold more than
+ * `maxFrameBytes` (plus one partial chunk).
+ */
+export class FrameDecoder {
+  /** Chunks of an incomplete frame, joined only once the whole frame is here. */
+  private pendingChunks: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes the incomplete frame needs before it can be decoded. */
+  private neededBytes = FRAME_HEADER_BYTES;
+  private failed: ProtocolError | null = null;
+
+  constructor(
+    private readonly maxFrameBytes: number,
+    private readonly sink: FrameSink,
+  ) {}
+
+  /** Bytes received but not yet part of a complete frame. */
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /**
+   * Throws ProtocolError (FRAME_TOO_LARGE or MALFORMED_FRAME) on the first
+   * bad frame; the stream cannot be resynchronised after that, so every
+   * later push throws the same error.
+   */
+  push(chunk: Buffer): void {
+    if (this.failed) throw this.failed;
+    if (this.pendingBytes === 0) {
+      this.consume(chunk);
+      return;
+    }
+    this.pendingChunks.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes < this.neededBytes) return;
+    const data = Buffer.concat(this.pendingChunks, this.pendingBytes);
+    this.pendingChunks = [];
+    this.pendingBytes = 0;
+    this.consume(data);
+  }
+
+  private consume(data: Buffer): void {
+    let offset = 0;
+    while (data.length - offset >= FRAME_HEADER_BYTES) {
+      const length = data.readUInt32BE(offset);
+      this.checkLength(length);
+      const end = offset + FRAME_HEADER_BYTES + length;
+      if (end > data.length) break;
+      this.sink(data.subarray(offset + FRAME_HEADER_BYTES, end));
+      offset = end;
+    }
+    const remainder = data.length - offset;
+    if (remainder === 0) return;
+    this.pendingChunks.push(data.subarray(offset));
+    this.pendingBytes = remainder;
+    this.neededBytes =
+      remainder >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + data.readUInt32BE(offset) : FRAME_HEADER_BYTES;
+  }
+
+  private checkLength(length: number): void {
+    if (length === 0) {
+      this.failed = new ProtocolError(ErrorCode.MalformedFrame, 'frame of length 0: a frame must hold one msgpack value');
+    } else if (length > this.maxFrameBytes) {
+      this.failed = new ProtocolError(
+        ErrorCode.FrameTooLarge,
+        `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`,
+      );
+    }
+    if (this.failed) throw this.failed;
+  }
+}

@@ -1,0 +1,89 @@
+import { ErrorCode, ProtocolError } from './errors.js';
+import { MAX_TOPIC_BYTES } from './limits.js';
+
+export const TOKEN_SEPARATOR = '.';
+/** Matches exactly one token. */
+export const SINGLE_WILDCARD = '*';
+/** Matches one or more tokens; only as the last token of a pattern. */
+export const TAIL_WILDCARD = '>';
+/** Topics the broker itself publishes on; clients may subscribe but not publish. */
+export const SYSTEM_PREFIX = '$SYS.';
+
+// Whitespace and control characters would make topics ambiguous in logs and
+// on the command line, so no token may contain them.
+const FORBIDDEN_CHARACTER = /[\s\p{Cc}]/u;
+
+/**
+ * Describes what is wrong with a topic a client wants to publish on, or
+ * returns null when it is valid.
+ */
+export function topicProblem(topic: string): string | null {
+  return nameProblem(topic, false);
+}
+
+/** Describes what is wrong with a subscription pattern, or returns null. */
+export function patternProblem(pattern: string): string | null {
+  return nameProblem(pattern, true);
+}
+
+export function assertValidTopic(topic: unknown): asserts topic is string {
+  const problem = typeof topic === 'string' ? topicProblem(topic) : 'topic must be a string';
+  if (problem) throw new ProtocolError(ErrorCode.InvalidTopic, problem);
+}
+
+export function assertValidPattern(pattern: unknown): asserts pattern is string {
+  const problem = typeof pattern === 'string' ? patternProblem(pattern) : 'pattern must be a string';
+  if (problem) throw new ProtocolError(ErrorCode.InvalidPattern, problem);
+}
+
+export function isSystemTopic(topic: string): boolean {
+  return topic.startsWith(SYSTEM_PREFIX);
+}
+
+function nameProblem(name: string, wildcardsAllowed: boolean): string | null {
+  const what = wildcardsAllowed ? 'pattern' : 'topic';
+  if (name.length === 0) return `invalid ${what} "": it is empty`;
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > MAX_TOPIC_BYTES) {
+    return `invalid ${what}: ${bytes} bytes is longer than the limit of ${MAX_TOPIC_BYTES} bytes`;
+  }
+  if (FORBIDDEN_CHARACTER.test(name)) {
+    return `invalid ${what} ${JSON.stringify(name)}: whitespace and control characters are not allowed`;
+  }
+  const tokens = name.split(TOKEN_SEPARATOR);
+  for (let index = 0; index < tokens.length; index++) {
+    const problem = tokenProblem(tokens[index]!, index === tokens.length - 1, wildcardsAllowed);
+    if (problem) return `invalid ${what} ${JSON.stringify(name)}: ${problem}`;
+  }
+  return null;
+}
+
+function tokenProblem(token: string, isLast: boolean, wildcardsAllowed: boolean): string | null {
+  if (token.length === 0) return 'empty token (two dots in a row, or a dot at either end)';
+  const hasWildcard = token.includes(SINGLE_WILDCARD) || token.includes(TAIL_WILDCARD);
+  if (!hasWildcard) return null;
+  if (!wildcardsAllowed) return `wildcard "${token}" is not allowed in a publish topic`;
+  if (token === SINGLE_WILDCARD) return null;
+  if (token === TAIL_WILDCARD) return isLast ? null : '">" must be the last token';
+  return `"${token}": a wildcard must be a whole token`;
+}
+
+/**
+ * Whether a valid pattern matches a valid topic. The routing trie does the
+ * same job fast; this is the plain statement of the rules it must follow.
+ * A leading wildcard does not match `$`-topics, so `>` alone never
+ * receives the broker's `$SYS.` events by accident (MQTT has the same rule).
+ */
+export function patternMatches(pattern: string, topic: string): boolean {
+  const patternTokens = pattern.split(TOKEN_SEPARATOR);
+  const topicTokens = topic.split(TOKEN_SEPARATOR);
+  const first = patternTokens[0];
+  if ((first === SINGLE_WILDCARD || first === TAIL_WILDCARD) && topic.startsWith('$')) return false;
+  for (let index = 0; index < patternTokens.length; index++) {
+    const token = patternTokens[index];
+    if (token === TAIL_WILDCARD) return topicTokens.length > index;
+    if (index >= topicTokens.length) return false;
+    if (token !== SINGLE_WILDCARD && token !== topicTokens[index]) return false;
+  }
+  return patternTokens.length === topicTokens.length;
+}
