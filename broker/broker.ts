@@ -97,12 +97,12 @@ export class Broker implements ConnectionHost, HandlerContext {
   }
 
   /**
-   * Stops accepting, tells every client the broker is going away, lets
-   * their buffers flush (bounded by the close timeout), then removes the
-   * socket file if it is still ours.
+   * Stops accepting (removing the socket file if it is still ours), tells
+   * every client the broker is going away, and lets their buffers flush,
+   * bounded by the close timeout.
    */
   async shutdown(reason: string): Promise<void> {
-    this.socket.server.close();
+    this.socket.close();
     const goingAway = encodeMessage({ kind: MessageKind.GoingAway, reason });
     const closed = [...this.connections.values()].map((connection) => {
       connection.send(goingAway);
@@ -110,7 +110,6 @@ export class Broker implements ConnectionHost, HandlerContext {
       return connection.closed;
     });
     await Promise.all(closed);
-    this.socket.release();
   }
 
   private accept(client: net.Socket): void {

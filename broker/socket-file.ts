@@ -9,10 +9,11 @@ import type { Logger } from './log.js';
 export interface OwnedSocket {
   server: net.Server;
   path: string;
-  device: number;
-  inode: number;
-  /** Removes the socket file, but only while it is still the one this broker created. */
-  release(): void;
+  /**
+   * Stops accepting connections and removes the socket file, but only while
+   * it is still the one this broker created.
+   */
+  close(): void;
 }
 
 /**
@@ -43,18 +44,24 @@ function ownedSocket(server: net.Server, path: string, identity: Stats, lock: ne
   return {
     server,
     path,
-    device: identity.dev,
-    inode: identity.ino,
-    release() {
-      try {
-        const current = lstatSync(path);
-        if (current.dev === identity.dev && current.ino === identity.ino) unlinkSync(path);
-      } catch {
-        // Already gone: someone else cleaned up, which is fine.
-      }
+    close() {
+      // libuv unlinks a pipe server's path when it closes it, whatever file
+      // is there by then. So close only while the file is ours; otherwise
+      // refuse new connections and let process exit release the descriptor.
+      if (isSameFile(path, identity)) server.close();
+      else server.maxConnections = 0;
       lock?.close();
     },
   };
+}
+
+function isSameFile(path: string, identity: Stats): boolean {
+  try {
+    const current = lstatSync(path);
+    return current.dev === identity.dev && current.ino === identity.ino;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -35,7 +35,7 @@ export interface ClientCounters {
 
 /** Connects to the broker; rejects if none answers, unless `waitForBroker` is set. */
 export async function connect(options: ClientOptions = {}): Promise<Client> {
-  const client = new Client(resolveClientOptions(options));
+  const client = new Client(options);
   await client.started;
   return client;
 }
@@ -62,10 +62,13 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private cancelSleep: (() => void) | null = null;
   private markClosed!: (error: SockbusError | undefined) => void;
   private markStarted!: () => void;
+  private readonly options: ResolvedClientOptions;
 
-  constructor(private readonly options: ResolvedClientOptions) {
+  /** Starts connecting at once; listen for `connect` or await `started`. */
+  constructor(options: ClientOptions = {}) {
     super();
-    this.offline = new OfflineQueue(options.offlineQueueMessages, options.offlineQueueBytes);
+    this.options = resolveClientOptions(options);
+    this.offline = new OfflineQueue(this.options.offlineQueueMessages, this.options.offlineQueueBytes);
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     let failStart!: (error: unknown) => void;
     this.started = new Promise((resolve, reject) => {

@@ -1,0 +1,130 @@
+import { pack } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import {
+  decodeBrokerMessage,
+  decodeClientMessage,
+  deliveryFrameFor,
+  encodeBody,
+  encodeFrame,
+  encodeMessage,
+  encodePublishBody,
+  ErrorCode,
+  MessageKind,
+  type BrokerMessage,
+  type ClientMessage,
+  type PublishFrame,
+} from '../../protocol/index.js';
+
+const bodyOf = (frame: Buffer) => frame.subarray(4);
+
+describe('client messages round trip', () => {
+  const messages: ClientMessage[] = [
+    { kind: MessageKind.Hello, version: 1, name: 'editor', noEcho: true },
+    { kind: MessageKind.Subscribe, subscriptionId: 7, pattern: 'app.*.saved' },
+    { kind: MessageKind.Unsubscribe, subscriptionId: 7 },
+    { kind: MessageKind.Ping, token: 1 },
+    { kind: MessageKind.Pong, token: 2 },
+    { kind: MessageKind.StatsRequest, token: 3 },
+  ];
+  it.each(messages)('kind $kind', (message) => {
+    expect(decodeClientMessage(bodyOf(encodeMessage(message as Exclude<ClientMessage, PublishFrame>)))).toEqual(message);
+  });
+
+  it('a hello without optional fields', () => {
+    expect(decodeClientMessage(Buffer.from(pack([1, { version: 1 }])))).toEqual({ kind: 1, version: 1 });
+  });
+
+  it('publish keeps the frame and finds the topic', () => {
+    const body = Buffer.from(encodePublishBody('a.b', { x: [1, 2] }, { trace: 'abc' }));
+    const publish = decodeClientMessage(body) as PublishFrame;
+    expect(publish).toMatchObject({ kind: MessageKind.Publish, topic: 'a.b', hasHeaders: true });
+  });
+});
+
+describe('broker messages round trip', () => {
+  const messages: BrokerMessage[] = [
+    { kind: MessageKind.Welcome, version: 1, connectionId: 9, server: 'sockbusd 0.1.0', maxFrameBytes: 1024, maxTopicBytes: 256, maxPendingBytes: 4096 },
+    { kind: MessageKind.Message, topic: 'a.b', data: { nested: [1, 'two', null, true, 1.5] } },
+    { kind: MessageKind.Message, topic: 'a.b', data: 'text', headers: { key: 'value' } },
+    { kind: MessageKind.Ping, token: 4 },
+    { kind: MessageKind.Pong, token: 4 },
+    { kind: MessageKind.Error, code: 'INVALID_PATTERN', message: 'bad', subscriptionId: 3 },
+    { kind: MessageKind.Error, code: 'FRAME_TOO_LARGE', message: 'too big' },
+    { kind: MessageKind.GoingAway, reason: 'restart' },
+    { kind: MessageKind.Dropped, count: 12 },
+    { kind: MessageKind.Stats, token: 5, stats: { connections: 2 } },
+  ];
+  it.each(messages)('kind $kind', (message) => {
+    expect(decodeBrokerMessage(bodyOf(encodeMessage(message)))).toEqual(message);
+  });
+});
+
+describe('delivery frames', () => {
+  const payloads: unknown[] = [null, 0, -1, 2 ** 40, 1.25, 'x'.repeat(70000), Buffer.alloc(300, 1), [1, [2, [3]]], { a: { b: new Date(0) } }];
+  it.each(payloads.map((data) => [data]))('forwarding a publish equals encoding the message (%#)', (data) => {
+    for (const headers of [undefined, { h: 'v' }]) {
+      const publish = decodeClientMessage(Buffer.from(encodePublishBody('t.x', data, headers))) as PublishFrame;
+      const expected = encodeMessage({ kind: MessageKind.Message, topic: 't.x', data, headers });
+      expect(deliveryFrameFor(publish)).toEqual(expected);
+    }
+  });
+
+  it('drops a nil headers element and ignores extra elements a later version may add', () => {
+    const publish = decodeClientMessage(Buffer.from(pack([3, 'a', 1, null, { future: true }]))) as PublishFrame;
+    expect(decodeBrokerMessage(bodyOf(deliveryFrameFor(publish)))).toEqual({ kind: MessageKind.Message, topic: 'a', data: 1, headers: undefined });
+  });
+});
+
+describe('invalid input', () => {
+  const cases: Array<[string, Buffer, string, RegExp]> = [
+    ['not an array', Buffer.from(pack({ kind: 3 })), ErrorCode.InvalidMessage, /expected an array at byte 0/],
+    ['empty array', Buffer.from(pack([])), ErrorCode.InvalidMessage, /first element is its kind/],
+    ['kind not an integer', Buffer.from(pack(['publish'])), ErrorCode.InvalidMessage, /expected an unsigned integer/],
+    ['unknown kind', Buffer.from(pack([99])), ErrorCode.UnknownMessageKind, /unknown message kind 99/],
+    ['broker-only kind from a client', Buffer.from(pack([MessageKind.Message, 'a', 1])), ErrorCode.UnknownMessageKind, /unknown message kind 6/],
+    ['invalid msgpack byte', Buffer.from([0x92, 0x07, 0xc1]), ErrorCode.MalformedFrame, /byte 0xc1 at 2 is not valid msgpack/],
+    ['truncated value', Buffer.from([0x93, 0x03, 0xa5, 0x61]), ErrorCode.MalformedFrame, /ends before its declared length/],
+    ['trailing bytes', Buffer.concat([Buffer.from(pack([7, 1])), Buffer.from([0x01])]), ErrorCode.MalformedFrame, /bytes after the end/],
+    ['publish without data', Buffer.from(pack([3, 'a'])), ErrorCode.InvalidMessage, /publish: expected \[3, topic, data\]/],
+    ['publish with a numeric topic', Buffer.from(pack([3, 5, 1])), ErrorCode.InvalidMessage, /expected a string at byte 2/],
+    ['publish headers not a map', Buffer.from(pack([3, 'a', 1, [1]])), ErrorCode.InvalidMessage, /publish headers \(a map of strings\)/],
+    ['publish header value not a string', Buffer.from(pack([3, 'a', 1, { k: 1 }])), ErrorCode.InvalidMessage, /publish headers \(a map of strings\)/],
+    ['publish topic not UTF-8', Buffer.from([0x93, 0x03, 0xa2, 0xc3, 0x28, 0x01]), ErrorCode.InvalidTopic, /not valid UTF-8/],
+    ['hello without version', Buffer.from(pack([1, { name: 'x' }])), ErrorCode.InvalidMessage, /"version" must be an integer/],
+    ['hello name not a string', Buffer.from(pack([1, { version: 1, name: 5 }])), ErrorCode.InvalidMessage, /"name" must be a string/],
+    ['hello options not a map', Buffer.from(pack([1, 1])), ErrorCode.InvalidMessage, /hello: element 1 must be a map/],
+    ['subscribe id negative', Buffer.from(pack([4, -1, 'a'])), ErrorCode.InvalidMessage, /subscribe: element 1 must be a non-negative integer/],
+    ['subscribe pattern missing', Buffer.from(pack([4, 1])), ErrorCode.InvalidMessage, /subscribe: element 2 must be a string/],
+    ['ping without token', Buffer.from(pack([7])), ErrorCode.InvalidMessage, /ping: element 1/],
+  ];
+  it.each(cases)('%s', (_name, body, code, message) => {
+    let thrown: unknown;
+    try {
+      decodeClientMessage(body);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ code });
+    expect((thrown as Error).message).toMatch(message);
+  });
+
+  it('survives hostile nesting without exhausting the stack', () => {
+    const deep = Buffer.concat([Buffer.from([0x93, 0x03, 0xa1, 0x61]), Buffer.alloc(500_000, 0x91), Buffer.from([0xc0])]);
+    expect((decodeClientMessage(deep) as PublishFrame).topic).toBe('a');
+    const deepPing = Buffer.concat([Buffer.from([0x92, 0x07]), Buffer.alloc(500_000, 0x91), Buffer.from([0xc0])]);
+    expect(() => decodeClientMessage(deepPing)).toThrow(expect.objectContaining({ code: ErrorCode.MalformedFrame }));
+  });
+
+  it('skips every msgpack type in a payload', () => {
+    const values = [null, true, false, 0, 127, 128, 255, 65535, 2 ** 32, -1, -33, -129, -32769, -(2 ** 31) - 1, 0.5, 1e300, '', 'a'.repeat(31), 'a'.repeat(300), 'a'.repeat(70000), Buffer.alloc(10), Buffer.alloc(300), Buffer.alloc(70000), new Array(20).fill(1), new Array(70000).fill(0), Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i])), new Date(1), new Date(2 ** 40)];
+    for (const data of values) {
+      const publish = decodeClientMessage(Buffer.from(encodePublishBody('t', data))) as PublishFrame;
+      expect(publish.forwardEnd).toBe(publish.body.length);
+    }
+  });
+
+  it('frames and bodies agree', () => {
+    const message = { kind: MessageKind.Ping, token: 3 } as const;
+    expect(encodeMessage(message)).toEqual(encodeFrame(encodeBody(message)));
+  });
+});

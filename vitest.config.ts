@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Tests spawn real brokers and clients; a loaded 2-core machine can be slow.
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Two workers match the two cores CI has; more would only make timing less even.
+    maxWorkers: 2,
+  },
+});
