@@ -289,7 +289,7 @@ function decodePublish(body: Buffer, cursor: MsgpackCursor, length: number): Pub
   const topicOffset = cursor.offset;
   // A topic that is not text is refused like any invalid topic: the frame
   // itself is sound, so the connection can go on.
-  const topic = cursor.readString(ErrorCode.InvalidTopic);
+  const topic = cursor.readString('topic', ErrorCode.InvalidTopic);
   cursor.skipValue();
   const hasHeaders = length >= 4 && !cursor.isNil();
   if (length >= 4) {

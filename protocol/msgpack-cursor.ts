@@ -33,12 +33,12 @@ export class MsgpackCursor {
   }
 
   /** Reads a string, rejecting bytes that are not valid UTF-8 with `invalidTextCode`. */
-  readString(invalidTextCode: ErrorCode = ErrorCode.InvalidMessage): string {
+  readString(what = 'string', invalidTextCode: ErrorCode = ErrorCode.InvalidMessage): string {
     const length = this.readStringLength();
     const end = this.take(length);
     const raw = this.bytes.subarray(end - length, end);
     if (!isUtf8(raw)) {
-      throw new ProtocolError(invalidTextCode, `string at byte ${end - length} is not valid UTF-8`);
+      throw new ProtocolError(invalidTextCode, `invalid ${what}: not valid UTF-8 (at byte ${end - length})`);
     }
     return raw.toString('utf8');
   }

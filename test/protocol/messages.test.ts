@@ -89,7 +89,7 @@ describe('invalid input', () => {
     ['publish with a numeric topic', Buffer.from(pack([3, 5, 1])), ErrorCode.InvalidMessage, /expected a string at byte 2/],
     ['publish headers not a map', Buffer.from(pack([3, 'a', 1, [1]])), ErrorCode.InvalidMessage, /publish headers \(a map of strings\)/],
     ['publish header value not a string', Buffer.from(pack([3, 'a', 1, { k: 1 }])), ErrorCode.InvalidMessage, /publish headers \(a map of strings\)/],
-    ['publish topic not UTF-8', Buffer.from([0x93, 0x03, 0xa2, 0xc3, 0x28, 0x01]), ErrorCode.InvalidTopic, /not valid UTF-8/],
+    ['publish topic not UTF-8', Buffer.from([0x93, 0x03, 0xa2, 0xc3, 0x28, 0x01]), ErrorCode.InvalidTopic, /invalid topic: not valid UTF-8 \(at byte 3\)/],
     ['hello without version', Buffer.from(pack([1, { name: 'x' }])), ErrorCode.InvalidMessage, /"version" must be an integer/],
     ['hello name not a string', Buffer.from(pack([1, { version: 1, name: 5 }])), ErrorCode.InvalidMessage, /"name" must be a string/],
     ['hello options not a map', Buffer.from(pack([1, 1])), ErrorCode.InvalidMessage, /hello: element 1 must be a map/],

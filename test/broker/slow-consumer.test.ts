@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { MessageKind } from '../../protocol/index.js';
+import { startBroker } from '../helpers/broker.js';
+import { collect, connectClient, waitForCount } from '../helpers/clients.js';
+import { RawConnection } from '../helpers/raw-connection.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Peak resident memory of a process, in bytes (VmHWM: the high-water mark, so no spike is missed). */
+function peakRss(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmHWM:'))!;
+  return Number(line.split(/\s+/)[1]) * 1024;
+}
+
+const MiB = 1024 * 1024;
+
+async function pausedSubscriber(socketPath: string, pattern: string): Promise<RawConnection> {
+  const raw = await RawConnection.open(socketPath);
+  raw.sendValue([MessageKind.Subscribe, 1, pattern]);
+  raw.sendValue([MessageKind.Ping, 1]);
+  await raw.waitForKind(MessageKind.Pong);
+  raw.socket.pause();
+  return raw;
+}
+
+describe('a subscriber that stops reading', () => {
+  it('cannot grow the broker past its bound; the others get everything; the loss is counted and reported', async () => {
+    const broker = await startBroker({ args: ['--max-pending', '1MiB'] });
+    const slow = await pausedSubscriber(broker.socketPath, 'flood.>');
+    const publisher = await connectClient(broker.socketPath);
+    const healthy = await connectClient(broker.socketPath);
+    const inbox = await collect(healthy, 'flood.>');
+    const baseline = peakRss(broker.child.pid);
+
+    const payload = Buffer.alloc(1024, 0x61);
+    const total = 80_000; // 80 MiB: far past the bound, so an unbounded broker would show it
+    const batch = 500;
+    for (let sent = 0; sent < total; sent += batch) {
+      for (let index = sent; index < sent + batch; index++) publisher.publish('flood.data', { index, payload });
+      // Lockstep with the healthy subscriber: it must never fall behind by the bound itself.
+      await waitForCount(inbox, sent + batch);
+    }
+    expect(inbox.map((message) => (message.data as { index: number }).index)).toEqual(Array.from({ length: total }, (_, index) => index));
+    expect(healthy.counters.droppedByBroker).toBe(0);
+
+    const growth = peakRss(broker.child.pid) - baseline;
+    expect(growth).toBeLessThan(40 * MiB);
+
+    const stats = await publisher.brokerStats();
+    const dropped = stats['dropped'] as number;
+    expect(dropped).toBeGreaterThan(total / 2);
+
+    // Once the slow subscriber reads again it gets what fit, then a notice of what did not.
+    slow.socket.resume();
+    await slow.waitForKind(MessageKind.Dropped, 20_000);
+    const delivered = slow.received.filter((message) => message.kind === MessageKind.Message).length;
+    const reported = slow.received
+      .filter((message) => message.kind === MessageKind.Dropped)
+      .reduce((sum, message) => sum + (message as { count: number }).count, 0);
+    expect(reported).toBe(dropped);
+    expect(delivered + reported).toBe(total);
+  });
+
+  it('is disconnected instead when the policy says so, and the others carry on', async () => {
+    const broker = await startBroker({ args: ['--max-pending', '256KiB', '--slow-consumer', 'disconnect'] });
+    const slow = await pausedSubscriber(broker.socketPath, 'flood.>');
+    const publisher = await connectClient(broker.socketPath);
+    const healthy = await connectClient(broker.socketPath);
+    const inbox = await collect(healthy, 'flood.>');
+    const payload = Buffer.alloc(1024);
+    for (let sent = 0; sent < 2000; sent += 100) {
+      for (let index = 0; index < 100; index++) publisher.publish('flood.data', payload);
+      await waitForCount(inbox, sent + 100);
+    }
+    await waitFor(async () => ((await publisher.brokerStats())['connections'] as number) === 2, 'the slow subscriber to be cut off');
+    expect(broker.child.stderr).toContain('closed: SLOW_CONSUMER: outbound buffer of 262144 bytes is full: the client does not read fast enough');
+    slow.socket.resume();
+    await slow.waitForClose();
+  });
+});
