@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Two workers match the two cores CI has; more would only make timing less even.
     maxWorkers: 2,
+    // The JSON report lets .ci/run print a plain "N passed, N failed" line.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },
 });
