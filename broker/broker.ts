@@ -31,6 +31,8 @@ export class Broker implements ConnectionHost, HandlerContext {
     private readonly socket: OwnedSocket,
   ) {
     socket.server.on('connection', (client: net.Socket) => this.accept(client));
+    // Accept can fail (EMFILE when out of descriptors); that is worth a line, not a crash.
+    socket.server.on('error', (error) => log.error(`accepting connections: ${error.message}`));
   }
 
   get limits(): BrokerLimits {

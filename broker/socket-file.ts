@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
 import net from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { assertSocketPathFits, ErrorCode, SockbusError } from '../protocol/index.js';
@@ -25,7 +25,7 @@ export interface OwnedSocket {
  */
 export async function claimSocket(path: string, mode: number, log: Logger): Promise<OwnedSocket> {
   assertSocketPathFits(path, process.platform);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  createParentDirectories(path);
   // Held for the broker's whole life, so two brokers starting together on one
   // path cannot both decide the file is stale and remove each other's socket.
   const lock = await acquireStartLock(path);
@@ -37,6 +37,16 @@ export async function claimSocket(path: string, mode: number, log: Logger): Prom
   } catch (error) {
     lock?.close();
     throw error;
+  }
+}
+
+/** Creates missing parents with mode 0755 exactly, whatever the umask. */
+function createParentDirectories(path: string): void {
+  const parent = dirname(path);
+  const firstCreated = mkdirSync(parent, { recursive: true, mode: 0o755 });
+  if (!firstCreated) return;
+  for (let directory = parent; directory.length >= firstCreated.length; directory = dirname(directory)) {
+    chmodSync(directory, 0o755);
   }
 }
 

@@ -149,7 +149,11 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     while (!this.isClosed()) {
       let session: Session;
       try {
-        session = await Session.open({ ...this.options, onMessage: (message) => this.receive(message) });
+        session = await Session.open({
+          ...this.options,
+          onMessage: (message) => this.receive(message),
+          onUndecodable: (error) => this.emit('error', error),
+        });
       } catch (error) {
         const reason = error as SockbusError;
         const delay = this.shouldRetry(everConnected, reason) ? this.options.reconnectPolicy(attempt++) : null;
@@ -228,7 +232,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         subscription.deliver(message);
       } catch (error) {
         // A throwing handler must not break the connection or the other handlers.
-        this.emit('error', new SockbusError('HANDLER_FAILED', `handler of ${subscription.pattern} threw: ${(error as Error).message}`, { cause: error }));
+        this.emit('error', new SockbusError(ErrorCode.HandlerFailed, `handler of ${subscription.pattern} threw: ${(error as Error).message}`, { cause: error }));
       }
     });
   }

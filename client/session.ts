@@ -23,6 +23,8 @@ export interface SessionOptions {
   handshakeTimeoutMs: number;
   /** Every message after the welcome, in order. */
   onMessage(message: BrokerMessage): void;
+  /** A complete frame that could not be decoded; it is skipped and the session goes on. */
+  onUndecodable(error: SockbusError): void;
 }
 
 type Reply = { resolve(message: BrokerMessage): void; reject(error: SockbusError): void };
@@ -65,7 +67,15 @@ export class Session {
         options.handshakeTimeoutMs,
       );
       const decoder = new FrameDecoder(MAX_INCOMING_FRAME_BYTES, (body) => {
-        const message = decodeBrokerMessage(body);
+        let message: BrokerMessage;
+        try {
+          message = decodeBrokerMessage(body);
+        } catch (error) {
+          // The frame's length was sound, so the stream is still in step: skip just this one.
+          const reason = new SockbusError(ErrorCode.MalformedFrame, `skipped a frame from the broker that could not be decoded: ${(error as Error).message}`, { cause: error });
+          if (session) return options.onUndecodable(reason);
+          return fail(reason);
+        }
         if (session) return session.receive(message, options.onMessage);
         if (message.kind === MessageKind.Welcome) {
           clearTimeout(timer);

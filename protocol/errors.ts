@@ -25,6 +25,8 @@ export const ErrorCode = {
   ConnectionClosed: 'CONNECTION_CLOSED',
   ClientClosed: 'CLIENT_CLOSED',
   Timeout: 'TIMEOUT',
+  /** A subscription's handler threw; the client reports it and goes on. */
+  HandlerFailed: 'HANDLER_FAILED',
   /** A bug in sockbus itself; the broker stays up. */
   Internal: 'INTERNAL_ERROR',
 } as const;
