@@ -27,9 +27,6 @@ async function main(): Promise<number | undefined> {
   const log = new Logger(options.logLevel);
   const socket = await claimSocket(options.socketPath, options.mode, log);
   const broker = new Broker(options, log, socket);
-  const mode = options.mode.toString(8).padStart(4, '0');
-  process.stdout.write(`sockbusd ${VERSION} listening on ${options.socketPath} (mode ${mode}, pid ${process.pid})\n`);
-
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -45,6 +42,9 @@ async function main(): Promise<number | undefined> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Only now say we listen: whoever waits for this line may signal us at once.
+  const mode = options.mode.toString(8).padStart(4, '0');
+  process.stdout.write(`sockbusd ${VERSION} listening on ${options.socketPath} (mode ${mode}, pid ${process.pid})\n`);
   return undefined;
 }
 
