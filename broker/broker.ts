@@ -2,6 +2,8 @@ import type net from 'node:net';
 import {
   deliveryFrameFor,
   encodeMessage,
+  ErrorCode,
+  ProtocolError,
   MessageKind,
   VERSION,
   type ClientMessage,
@@ -11,7 +13,7 @@ import { Connection, type ConnectionHost } from './connection.js';
 import { handleClientMessage, type HandlerContext } from './handlers.js';
 import type { Logger } from './log.js';
 import type { BrokerLimits, BrokerOptions } from './options.js';
-import type { OwnedSocket } from './socket-file.js';
+import { SocketOwner } from './socket-file.js';
 import { BrokerCounters } from './stats.js';
 import { SubscriptionIndex } from './subscription-index.js';
 
@@ -24,15 +26,25 @@ export class Broker implements ConnectionHost, HandlerContext {
   private readonly connections = new Map<number, Connection>();
   private readonly startedAt = Date.now();
   private nextConnectionId = 1;
+  private readonly sweeper: NodeJS.Timeout;
+
+  private socket: SocketOwner | null = null;
 
   constructor(
     private readonly options: BrokerOptions,
     readonly log: Logger,
-    private readonly socket: OwnedSocket,
   ) {
-    socket.server.on('connection', (client: net.Socket) => this.accept(client));
-    // Accept can fail (EMFILE when out of descriptors); that is worth a line, not a crash.
-    socket.server.on('error', (error) => log.error(`accepting connections: ${error.message}`));
+    // One timer for every connection's deadlines, rather than timers per connection.
+    const { handshakeTimeoutMs, frameTimeoutMs, keepaliveMs } = options.limits;
+    const sweepEveryMs = Math.min(1000, Math.max(20, Math.min(handshakeTimeoutMs, frameTimeoutMs, keepaliveMs) / 4));
+    this.sweeper = setInterval(() => this.sweep(), sweepEveryMs).unref();
+  }
+
+  /** Takes the socket path and starts serving; rejects with why the path cannot be had. */
+  async listen(): Promise<void> {
+    const { socketPath, mode, socketCheckMs } = this.options;
+    this.socket = await SocketOwner.claim(socketPath, mode, this.log, (client) => this.accept(client));
+    this.socket.watchFile(socketCheckMs);
   }
 
   get limits(): BrokerLimits {
@@ -104,7 +116,8 @@ export class Broker implements ConnectionHost, HandlerContext {
    * bounded by the close timeout.
    */
   async shutdown(reason: string): Promise<void> {
-    this.socket.close();
+    clearInterval(this.sweeper);
+    this.socket?.close();
     const goingAway = encodeMessage({ kind: MessageKind.GoingAway, reason });
     const closed = [...this.connections.values()].map((connection) => {
       connection.send(goingAway);
@@ -116,8 +129,18 @@ export class Broker implements ConnectionHost, HandlerContext {
 
   private accept(client: net.Socket): void {
     const connection = new Connection(this.nextConnectionId++, client, this);
-    this.connections.set(connection.id, connection);
     this.counters.connectionsTotal++;
+    const limit = this.limits.maxConnections;
+    if (this.connections.size >= limit) {
+      connection.fail(new ProtocolError(ErrorCode.TooManyConnections, `the broker already serves ${limit} connections, the most it allows (--max-connections)`));
+      return;
+    }
+    this.connections.set(connection.id, connection);
     this.log.debug(`connection ${connection.id} accepted`);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const connection of this.connections.values()) connection.checkDeadlines(now);
   }
 }

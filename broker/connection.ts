@@ -52,6 +52,10 @@ export class Connection implements Routable {
   private markClosed!: () => void;
   private readonly decoder: FrameDecoder;
   private readonly outbound: Outbound;
+  private lastReceivedAt = Date.now();
+  /** When the frame now being received started arriving; 0 between frames. */
+  private partialFrameSince = 0;
+  private keepalivePingSent = false;
 
   constructor(
     readonly id: number,
@@ -118,14 +122,43 @@ export class Connection implements Routable {
     setTimeout(() => this.socket.destroy(), this.host.limits.closeTimeoutMs).unref();
   }
 
+  /**
+   * Closes the connection when it has overstayed a deadline: no hello in
+   * time, a frame that never completes (slowloris), or silence past a
+   * keepalive ping (a hung or stopped peer must not be written to forever).
+   */
+  checkDeadlines(now: number): void {
+    if (this.state !== 'handshake' && this.state !== 'open') return;
+    const limits = this.host.limits;
+    if (this.state === 'handshake' && now - this.connectedAt > limits.handshakeTimeoutMs) {
+      return this.fail(new ProtocolError(ErrorCode.Timeout, `no hello within ${limits.handshakeTimeoutMs} ms of connecting`));
+    }
+    if (this.partialFrameSince && now - this.partialFrameSince > limits.frameTimeoutMs) {
+      return this.fail(new ProtocolError(ErrorCode.Timeout, `a frame was still incomplete ${limits.frameTimeoutMs} ms after it started`));
+    }
+    const silence = now - this.lastReceivedAt;
+    if (silence > 2 * limits.keepaliveMs) {
+      return this.fail(new ProtocolError(ErrorCode.Timeout, `no answer to a keepalive ping within ${limits.keepaliveMs} ms`));
+    }
+    if (silence > limits.keepaliveMs && !this.keepalivePingSent && this.state === 'open') {
+      this.keepalivePingSent = true;
+      this.send(encodeMessage({ kind: MessageKind.Ping, token: 0 }));
+    }
+  }
+
   private receiveBytes(chunk: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.host.counters.bytesIn += chunk.length;
+    this.lastReceivedAt = Date.now();
+    this.keepalivePingSent = false;
     try {
       this.decoder.push(chunk);
     } catch (error) {
       this.reject(error);
+      return;
     }
+    if (this.decoder.bufferedBytes === 0) this.partialFrameSince = 0;
+    else if (this.partialFrameSince === 0) this.partialFrameSince = this.lastReceivedAt;
   }
 
   private receiveFrame(body: Buffer): void {

@@ -15,11 +15,12 @@ import {
   type Unsubscribe,
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
+import type { BrokerLimits } from './options.js';
 
 /** What the handlers need from the broker. */
 export interface HandlerContext {
   readonly serverName: string;
-  readonly limits: { maxFrameBytes: number; maxPendingBytes: number };
+  readonly limits: BrokerLimits;
   route(publish: PublishFrame, from: Connection): void;
   addSubscription(connection: Connection, pattern: string): void;
   removeSubscription(connection: Connection, pattern: string): void;
@@ -89,6 +90,14 @@ function handleSubscribe(context: HandlerContext, connection: Connection, subscr
   const { subscriptionId, pattern } = subscribe;
   const problem = patternProblem(pattern);
   if (problem) return connection.refuse(ErrorCode.InvalidPattern, problem, subscriptionId);
+  const limit = context.limits.maxSubscriptionsPerConnection;
+  if (connection.subscriptions.size >= limit) {
+    return connection.refuse(
+      ErrorCode.TooManySubscriptions,
+      `this connection already holds ${limit} subscriptions, the most the broker allows (--max-subscriptions)`,
+      subscriptionId,
+    );
+  }
   if (connection.subscriptions.has(subscriptionId)) {
     return connection.refuse(ErrorCode.InvalidMessage, `subscription id ${subscriptionId} is already in use on this connection`, subscriptionId);
   }

@@ -3,7 +3,6 @@ import { SockbusError, VERSION } from '../protocol/index.js';
 import { Broker } from './broker.js';
 import { Logger } from './log.js';
 import { parseBrokerArguments, USAGE, UsageError } from './options.js';
-import { claimSocket } from './socket-file.js';
 
 /** Resolves with an exit code, or with undefined while the broker keeps running. */
 async function main(): Promise<number | undefined> {
@@ -25,8 +24,8 @@ async function main(): Promise<number | undefined> {
   }
   const { options } = command;
   const log = new Logger(options.logLevel);
-  const socket = await claimSocket(options.socketPath, options.mode, log);
-  const broker = new Broker(options, log, socket);
+  const broker = new Broker(options, log);
+  await broker.listen();
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

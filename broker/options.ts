@@ -14,6 +14,14 @@ export interface BrokerLimits {
   slowConsumer: SlowConsumerPolicy;
   /** How long a closing connection may take to flush before it is cut. */
   closeTimeoutMs: number;
+  /** How long a new connection may take to send hello. */
+  handshakeTimeoutMs: number;
+  /** How long a started frame may take to complete (slowloris guard). */
+  frameTimeoutMs: number;
+  /** A connection silent this long is pinged; silent twice this long, it is closed. */
+  keepaliveMs: number;
+  maxSubscriptionsPerConnection: number;
+  maxConnections: number;
 }
 
 export interface BrokerOptions {
@@ -21,11 +29,23 @@ export interface BrokerOptions {
   /** Permission bits of the socket file. */
   mode: number;
   logLevel: LogLevel;
+  /** How often to check that the socket file is still there and ours. */
+  socketCheckMs: number;
   limits: BrokerLimits;
 }
 
 export const DEFAULT_MODE = 0o666;
 export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
+
+const DEFAULTS = {
+  maxConnections: 10_000,
+  maxSubscriptionsPerConnection: 10_000,
+  handshakeTimeoutMs: 5000,
+  frameTimeoutMs: 10_000,
+  keepaliveMs: 30_000,
+  closeTimeoutMs: 2000,
+  socketCheckMs: 1000,
+};
 
 export const USAGE = `Usage: sockbusd [options]
 
@@ -38,6 +58,14 @@ Options:
   --max-pending BYTES    outbound buffer per connection before messages are dropped
                          (default: ${DEFAULT_MAX_PENDING_BYTES})
   --slow-consumer POLICY drop (count and report the loss) or disconnect (default: drop)
+  --max-connections N    connections served at once (default: ${DEFAULTS.maxConnections})
+  --max-subscriptions N  subscriptions per connection (default: ${DEFAULTS.maxSubscriptionsPerConnection})
+  --handshake-timeout MS time a new connection has to send hello (default: ${DEFAULTS.handshakeTimeoutMs})
+  --frame-timeout MS     time a started frame has to complete (default: ${DEFAULTS.frameTimeoutMs})
+  --keepalive MS         ping a connection silent this long, close it after twice
+                         this long (default: ${DEFAULTS.keepaliveMs})
+  --socket-check MS      how often to check the socket file is still there, and
+                         re-create it if not (default: ${DEFAULTS.socketCheckMs})
   --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default: info)
   -h, --help             show this help
   -v, --version          show the version
@@ -59,6 +87,12 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         'max-pending': { type: 'string' },
         'slow-consumer': { type: 'string' },
         'log-level': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-subscriptions': { type: 'string' },
+        'handshake-timeout': { type: 'string' },
+        'frame-timeout': { type: 'string' },
+        keepalive: { type: 'string' },
+        'socket-check': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -76,11 +110,17 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
       socketPath: resolveSocketPath(values.socket, environment),
       mode: parseMode(values.mode),
       logLevel: parseChoice('--log-level', values['log-level'], LOG_LEVELS, 'info'),
+      socketCheckMs: parseCount('--socket-check', values['socket-check'], DEFAULTS.socketCheckMs),
       limits: {
         maxFrameBytes: parseByteCount('--max-payload', values['max-payload'], DEFAULT_MAX_FRAME_BYTES),
         maxPendingBytes: parseByteCount('--max-pending', values['max-pending'], DEFAULT_MAX_PENDING_BYTES),
         slowConsumer: parseChoice('--slow-consumer', values['slow-consumer'], ['drop', 'disconnect'] as const, 'drop'),
-        closeTimeoutMs: 2000,
+        closeTimeoutMs: DEFAULTS.closeTimeoutMs,
+        handshakeTimeoutMs: parseCount('--handshake-timeout', values['handshake-timeout'], DEFAULTS.handshakeTimeoutMs),
+        frameTimeoutMs: parseCount('--frame-timeout', values['frame-timeout'], DEFAULTS.frameTimeoutMs),
+        keepaliveMs: parseCount('--keepalive', values.keepalive, DEFAULTS.keepaliveMs),
+        maxSubscriptionsPerConnection: parseCount('--max-subscriptions', values['max-subscriptions'], DEFAULTS.maxSubscriptionsPerConnection),
+        maxConnections: parseCount('--max-connections', values['max-connections'], DEFAULTS.maxConnections),
       },
     },
   };
@@ -100,6 +140,15 @@ function parseByteCount(flag: string, text: string | undefined, fallback: number
   const bytes = Number(match[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1);
   if (bytes < 64 || bytes > 0xffffffff) throw new UsageError(`${flag} must be between 64 bytes and 4 GiB, not "${text}"`);
   return bytes;
+}
+
+function parseCount(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const count = Number(text);
+  if (!/^\d+$/.test(text) || count < 1 || !Number.isSafeInteger(count)) {
+    throw new UsageError(`${flag} must be a positive whole number, not "${text}"`);
+  }
+  return count;
 }
 
 function parseChoice<T extends string>(flag: string, text: string | undefined, choices: readonly T[], fallback: T): T {

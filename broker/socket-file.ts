@@ -5,38 +5,92 @@ import { dirname, resolve } from 'node:path';
 import { assertSocketPathFits, ErrorCode, SockbusError } from '../protocol/index.js';
 import type { Logger } from './log.js';
 
-/** The socket file a broker bound, identified so it never removes another broker's. */
-export interface OwnedSocket {
-  server: net.Server;
-  path: string;
-  /**
-   * Stops accepting connections and removes the socket file, but only while
-   * it is still the one this broker created.
-   */
-  close(): void;
-}
-
 /**
- * Takes ownership of `path` for a broker, or explains why it cannot:
- * - a live broker already answers there: refused, nothing touched;
- * - a socket nothing answers on (a crashed broker's leftover): replaced;
- * - anything else (file, directory, symlink): refused, nothing touched.
- * Unlike brokers that unlink unconditionally, this never steals a live socket.
+ * Owns the socket file of one broker for its whole life:
+ * - at start, takes the path, or explains why it cannot:
+ *   a live broker already answers there: refused, nothing touched;
+ *   a socket nothing answers on (a crashed broker's leftover): replaced;
+ *   anything else (file, directory, symlink): refused, nothing touched.
+ *   Unlike brokers that unlink unconditionally, it never steals a live socket;
+ * - while running, re-creates the file if someone removes or replaces it
+ *   (a /tmp cleaner), with the same checks;
+ * - at the end, removes the file only if it is still the one it created.
  */
-export async function claimSocket(path: string, mode: number, log: Logger): Promise<OwnedSocket> {
-  assertSocketPathFits(path, process.platform);
-  createParentDirectories(path);
-  // Held for the broker's whole life, so two brokers starting together on one
-  // path cannot both decide the file is stale and remove each other's socket.
-  const lock = await acquireStartLock(path);
-  try {
-    await clearStaleSocket(path, log);
-    const server = await listenWithMode(path, mode);
-    const identity = lstatSync(path);
-    return ownedSocket(server, path, identity, lock);
-  } catch (error) {
-    lock?.close();
-    throw error;
+export class SocketOwner {
+  private verifying = false;
+  private watch: NodeJS.Timeout | null = null;
+
+  private constructor(
+    readonly path: string,
+    private readonly mode: number,
+    private readonly log: Logger,
+    private readonly onConnection: (socket: net.Socket) => void,
+    private readonly lock: net.Server | null,
+    private server: net.Server,
+    private identity: Stats,
+  ) {
+    this.serve(server);
+  }
+
+  static async claim(path: string, mode: number, log: Logger, onConnection: (socket: net.Socket) => void): Promise<SocketOwner> {
+    assertSocketPathFits(path, process.platform);
+    createParentDirectories(path);
+    // Held for the broker's whole life, so two brokers starting together on one
+    // path cannot both decide the file is stale and remove each other's socket.
+    const lock = await acquireStartLock(path);
+    try {
+      await clearStaleSocket(path, log);
+      const server = await listenWithMode(path, mode);
+      return new SocketOwner(path, mode, log, onConnection, lock, server, lstatSync(path));
+    } catch (error) {
+      lock?.close();
+      throw error;
+    }
+  }
+
+  /** Checks every `intervalMs` that the socket file is still ours, re-creating it when it is not. */
+  watchFile(intervalMs: number): void {
+    this.watch = setInterval(() => void this.verify(), intervalMs).unref();
+  }
+
+  /** Re-creates the socket file if it was removed or replaced; returns whether it is ours now. */
+  async verify(): Promise<boolean> {
+    if (isSameFile(this.path, this.identity)) return true;
+    if (this.verifying) return false;
+    this.verifying = true;
+    try {
+      await clearStaleSocket(this.path, this.log);
+      // The path is free now, so the old server's close (which unlinks its
+      // path) can no longer remove anyone's file.
+      this.server.close();
+      this.server = await listenWithMode(this.path, this.mode);
+      this.serve(this.server);
+      this.identity = lstatSync(this.path);
+      this.log.warn(`socket file ${this.path} had been removed or replaced; re-created it`);
+      return true;
+    } catch (error) {
+      this.log.error(`socket file ${this.path} was removed or replaced and cannot be re-created: ${(error as Error).message}`);
+      return false;
+    } finally {
+      this.verifying = false;
+    }
+  }
+
+  /** Stops accepting connections, and removes the socket file while it is still ours. */
+  close(): void {
+    if (this.watch) clearInterval(this.watch);
+    // libuv unlinks a pipe server's path when it closes it, whatever file
+    // is there by then. So close only while the file is ours; otherwise
+    // refuse new connections and let process exit release the descriptor.
+    if (isSameFile(this.path, this.identity)) this.server.close();
+    else this.server.maxConnections = 0;
+    this.lock?.close();
+  }
+
+  private serve(server: net.Server): void {
+    server.on('connection', this.onConnection);
+    // Accept can fail (EMFILE when out of descriptors); that is worth a line, not a crash.
+    server.on('error', (error) => this.log.error(`accepting connections: ${error.message}`));
   }
 }
 
@@ -48,21 +102,6 @@ function createParentDirectories(path: string): void {
   for (let directory = parent; directory.length >= firstCreated.length; directory = dirname(directory)) {
     chmodSync(directory, 0o755);
   }
-}
-
-function ownedSocket(server: net.Server, path: string, identity: Stats, lock: net.Server | null): OwnedSocket {
-  return {
-    server,
-    path,
-    close() {
-      // libuv unlinks a pipe server's path when it closes it, whatever file
-      // is there by then. So close only while the file is ours; otherwise
-      // refuse new connections and let process exit release the descriptor.
-      if (isSameFile(path, identity)) server.close();
-      else server.maxConnections = 0;
-      lock?.close();
-    },
-  };
 }
 
 function isSameFile(path: string, identity: Stats): boolean {

@@ -17,6 +17,7 @@ import { connectionInfo, type ClientEvents, type ClientState } from './events.js
 import { OfflineQueue } from './offline-queue.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { Session } from './session.js';
+import { SOCKET_POLL_MS, socketFileChanged, socketFileIdentity } from './socket-watch.js';
 import { Subscription, type MessageHandler, type SubscriptionOwner } from './subscription.js';
 
 export interface PublishOptions {
@@ -30,6 +31,8 @@ export interface ClientCounters {
   droppedByBroker: number;
   /** Messages this client discarded: offline queue, pending bound or unread iterator full. */
   droppedByClient: number;
+  /** Publishes sent to a broker that went away before confirming them: they may or may not have arrived. */
+  unconfirmed: number;
   reconnects: number;
 }
 
@@ -50,7 +53,14 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   readonly started: Promise<void>;
   /** Settles when the client is closed for good: undefined after close(), the error if reconnecting gave up. */
   readonly closed: Promise<SockbusError | undefined>;
-  readonly counters: ClientCounters = { published: 0, received: 0, droppedByBroker: 0, droppedByClient: 0, reconnects: 0 };
+  readonly counters: ClientCounters = {
+    published: 0,
+    received: 0,
+    droppedByBroker: 0,
+    droppedByClient: 0,
+    unconfirmed: 0,
+    reconnects: 0,
+  };
   private stateValue: ClientState = 'connecting';
   private session: Session | null = null;
   private readonly subscriptions = new Map<number, Subscription<any>>();
@@ -94,7 +104,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       throw new SockbusError(ErrorCode.FrameTooLarge, `message of ${body.length} bytes exceeds the broker's limit of ${this.maxFrameBytes} bytes`);
     }
     this.counters.published++;
-    if (this.session) this.sendNow(body);
+    if (this.session?.isOpen) this.sendNow(body);
     else this.sendLater(body);
   }
 
@@ -156,9 +166,10 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         });
       } catch (error) {
         const reason = error as SockbusError;
+        const failedFile = await socketFileIdentity(this.options.path);
         const delay = this.shouldRetry(everConnected, reason) ? this.options.reconnectPolicy(attempt++) : null;
         if (delay === null) return this.giveUp(reason, everConnected);
-        await this.sleep(delay);
+        await this.waitBeforeRetry(delay, failedFile);
         continue;
       }
       if (this.isClosed()) {
@@ -170,6 +181,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       everConnected = true;
       const reason = await session.closed;
       this.session = null;
+      this.reportUnconfirmed(session);
       if (this.isClosed()) return;
       this.setState('reconnecting');
       this.emit('disconnect', reason);
@@ -243,12 +255,23 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       this.countClientDrop(1, `more than ${this.options.maxPendingBytes} bytes are waiting for the broker to read`);
       return;
     }
-    session.send(body);
+    session.sendPublish(body);
   }
 
   private sendLater(body: Uint8Array): void {
     const dropped = this.offline.push(body);
     if (dropped > 0) this.countClientDrop(dropped, 'the offline queue was full while disconnected');
+  }
+
+  private reportUnconfirmed(session: Session): void {
+    const count = session.unconfirmedPublishes;
+    if (count === 0) return;
+    this.counters.unconfirmed += count;
+    this.emit('dropped', {
+      source: 'connection',
+      count,
+      reason: 'the connection ended before the broker confirmed these publishes; they may or may not have been delivered',
+    });
   }
 
   private countClientDrop(count: number, reason: string): void {
@@ -280,6 +303,15 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     return new Promise((resolve, reject) => {
       this.connectedWaiters.push(() => (this.session ? resolve(this.session) : reject(this.closedError())));
     });
+  }
+
+  /** Waits out the backoff delay, but wakes as soon as a new socket file appears (see socket-watch.ts). */
+  private async waitBeforeRetry(delayMs: number, failedFile: string | null): Promise<void> {
+    const deadline = Date.now() + delayMs;
+    for (let remaining = delayMs; remaining > 0 && !this.isClosed(); remaining = deadline - Date.now()) {
+      await this.sleep(Math.min(remaining, SOCKET_POLL_MS));
+      if (socketFileChanged(await socketFileIdentity(this.options.path), failedFile)) return;
+    }
   }
 
   private sleep(delayMs: number): Promise<void> {

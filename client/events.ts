@@ -13,8 +13,12 @@ export interface ConnectionInfo {
 }
 
 export interface DroppedNotice {
-  /** `broker`: its buffer for this client was full; `client`: a local bound was reached. */
-  source: 'broker' | 'client';
+  /**
+   * `broker`: its buffer for this client was full; `client`: a local bound
+   * was reached; `connection`: publishes in flight when the connection to the
+   * broker died, which may or may not have been delivered.
+   */
+  source: 'broker' | 'client' | 'connection';
   count: number;
   reason: string;
 }

@@ -26,6 +26,10 @@ export interface ClientOptions {
   subscriptionQueueMessages?: number;
   /** How long the broker may take to answer hello. @default 5000 */
   handshakeTimeoutMs?: number;
+  /** Silence from the broker after which the client pings it. @default 5000 */
+  pingIntervalMs?: number;
+  /** Further silence after that ping before the broker is taken for hung and the client reconnects. @default 5000 */
+  pingTimeoutMs?: number;
 }
 
 export type ResolvedClientOptions = Required<Omit<ClientOptions, 'maxReconnectDelayMs'>>;
@@ -43,5 +47,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     maxPendingBytes: options.maxPendingBytes ?? 32 * 1024 * 1024,
     subscriptionQueueMessages: options.subscriptionQueueMessages ?? 10_000,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
+    pingIntervalMs: options.pingIntervalMs ?? 5000,
+    pingTimeoutMs: options.pingTimeoutMs ?? 5000,
   };
 }

@@ -12,6 +12,7 @@ import {
   type Welcome,
 } from '../protocol/index.js';
 import { BatchWriter } from './batch-writer.js';
+import { Heartbeat } from './heartbeat.js';
 
 /** The broker's frames are trusted to be sane; this only guards against garbage. */
 const MAX_INCOMING_FRAME_BYTES = 64 * 1024 * 1024;
@@ -21,6 +22,8 @@ export interface SessionOptions {
   name: string;
   noEcho: boolean;
   handshakeTimeoutMs: number;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
   /** Every message after the welcome, in order. */
   onMessage(message: BrokerMessage): void;
   /** A complete frame that could not be decoded; it is skipped and the session goes on. */
@@ -41,14 +44,29 @@ export class Session {
   private nextToken = 1;
   private closeReason: SockbusError | null = null;
   private markClosed!: (reason: SockbusError) => void;
+  private readonly heartbeat: Heartbeat;
+  /** Publishes handed to this session, and how many of them the broker has confirmed with a pong. */
+  private publishesSent = 0;
+  private publishesConfirmed = 0;
+  private confirming = false;
 
   private constructor(
     private readonly socket: net.Socket,
     readonly welcome: Welcome,
     private readonly path: string,
+    options: SessionOptions,
   ) {
     this.writer = new BatchWriter(socket);
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    this.heartbeat = new Heartbeat({
+      intervalMs: options.pingIntervalMs,
+      timeoutMs: options.pingTimeoutMs,
+      ping: () => this.send(encodeBody({ kind: MessageKind.Ping, token: 0 })),
+      onTimeout: (silentMs) =>
+        this.abort(new SockbusError(ErrorCode.Timeout, `the broker on ${this.path} did not answer for ${silentMs} ms; it may be hung`)),
+    });
+    this.heartbeat.start();
+    socket.on('data', () => this.heartbeat.heard());
     socket.on('close', () => this.onClose());
   }
 
@@ -79,7 +97,7 @@ export class Session {
         if (session) return session.receive(message, options.onMessage);
         if (message.kind === MessageKind.Welcome) {
           clearTimeout(timer);
-          session = new Session(socket, message, options.path);
+          session = new Session(socket, message, options.path, options);
           resolve(session);
         } else if (message.kind === MessageKind.Error) {
           fail(new SockbusError(message.code, message.message));
@@ -115,9 +133,38 @@ export class Session {
     return this.writer.pendingBytes;
   }
 
+  /** False once the session is ending; new publishes then belong to the next session. */
+  get isOpen(): boolean {
+    return this.closeReason === null;
+  }
+
+  /**
+   * Publishes sent on this session that the broker never confirmed: when the
+   * session died, these may or may not have been delivered.
+   */
+  get unconfirmedPublishes(): number {
+    return this.publishesSent - this.publishesConfirmed;
+  }
+
   /** Queues a frame body; writes made in one tick go out together. */
   send(body: Uint8Array): void {
     if (!this.closeReason) this.writer.append(body);
+  }
+
+  /**
+   * Sends a publish and makes sure a ping follows it, so the broker's pong
+   * confirms it: if the broker dies, the client knows how many publishes
+   * are in doubt instead of losing them silently. One ping is in flight at
+   * a time, so this costs one small frame per round trip, not per message.
+   */
+  sendPublish(body: Uint8Array): void {
+    if (!this.confirming) {
+      this.confirming = true;
+      // Queued before the write batch's own flush, so the ping rides in the same write.
+      queueMicrotask(() => this.confirm());
+    }
+    this.publishesSent++;
+    this.send(body);
   }
 
   /** Resolves once the broker has processed everything sent before it. */
@@ -148,6 +195,19 @@ export class Session {
     this.closeReason ??= new SockbusError(ErrorCode.ConnectionClosed, `the broker is going away: ${reason}`);
   }
 
+  private confirm(): void {
+    const sent = this.publishesSent;
+    this.ping().then(
+      () => {
+        this.publishesConfirmed = Math.max(this.publishesConfirmed, sent);
+        // Publishes made while this ping was out need a ping of their own.
+        if (this.publishesSent > this.publishesConfirmed) this.confirm();
+        else this.confirming = false;
+      },
+      () => undefined, // the session ended; what stays unconfirmed is reported by the client
+    );
+  }
+
   private request(build: (token: number) => EncodableMessage): Promise<BrokerMessage> {
     if (this.closeReason) return Promise.reject(this.closeReason);
     const token = this.nextToken++;
@@ -172,6 +232,7 @@ export class Session {
   }
 
   private onClose(): void {
+    this.heartbeat.stop();
     const reason = (this.closeReason ??= new SockbusError(ErrorCode.ConnectionClosed, `the broker on ${this.path} closed the connection`));
     for (const reply of this.replies.values()) reply.reject(reason);
     this.replies.clear();

@@ -18,6 +18,10 @@ export const ErrorCode = {
   /** Publishing into the broker's own `$SYS.` namespace. */
   ReservedTopic: 'RESERVED_TOPIC',
   SlowConsumer: 'SLOW_CONSUMER',
+  /** A connection already holds as many subscriptions as the broker allows. */
+  TooManySubscriptions: 'TOO_MANY_SUBSCRIPTIONS',
+  /** The broker already serves as many connections as it allows. */
+  TooManyConnections: 'TOO_MANY_CONNECTIONS',
   SocketPathTooLong: 'SOCKET_PATH_TOO_LONG',
   SocketPathOccupied: 'SOCKET_PATH_OCCUPIED',
   BrokerAlreadyRunning: 'BROKER_ALREADY_RUNNING',

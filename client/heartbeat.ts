@@ -1,0 +1,71 @@
+/** The timer functions a heartbeat uses, injectable so tests can drive time. */
+export interface Clock {
+  now(): number;
+  setInterval(callback: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setInterval: (callback, ms) => {
+    const handle = setInterval(callback, ms);
+    // A heartbeat alone must not keep a process alive.
+    handle.unref();
+    return handle;
+  },
+  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
+};
+
+export interface HeartbeatOptions {
+  /** Silence after which a ping is sent. */
+  intervalMs: number;
+  /** Further silence after the ping before the peer is declared dead. */
+  timeoutMs: number;
+  ping(): void;
+  onTimeout(silentMs: number): void;
+  clock?: Clock;
+}
+
+/**
+ * Detects a peer that stopped answering (hung, or stopped with SIGSTOP):
+ * a closed socket is noticed at once, a frozen process is not. Anything
+ * heard from the peer counts as a sign of life.
+ */
+export class Heartbeat {
+  private readonly clock: Clock;
+  private handle: unknown = null;
+  private lastHeard = 0;
+  private pinged = false;
+
+  constructor(private readonly options: HeartbeatOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  start(): void {
+    this.lastHeard = this.clock.now();
+    const period = Math.max(10, Math.min(this.options.intervalMs, this.options.timeoutMs) / 2);
+    this.handle = this.clock.setInterval(() => this.check(), period);
+  }
+
+  /** Records a sign of life from the peer. */
+  heard(): void {
+    this.lastHeard = this.clock.now();
+    this.pinged = false;
+  }
+
+  stop(): void {
+    if (this.handle !== null) this.clock.clearInterval(this.handle);
+    this.handle = null;
+  }
+
+  private check(): void {
+    const silent = this.clock.now() - this.lastHeard;
+    if (silent >= this.options.intervalMs + this.options.timeoutMs) {
+      this.stop();
+      this.options.onTimeout(silent);
+    } else if (silent >= this.options.intervalMs && !this.pinged) {
+      this.pinged = true;
+      this.options.ping();
+    }
+  }
+}
