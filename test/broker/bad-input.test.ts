@@ -35,6 +35,20 @@ const fatalCases: Array<[name: string, hello: boolean, send: (raw: RawConnection
   ['data before the handshake', false, (raw) => raw.sendValue([MessageKind.Publish, 'a.b', 1]), 'HANDSHAKE_REQUIRED', /^the first message on a connection must be hello$/],
   ['an unsupported protocol version', false, (raw) => raw.sendValue([MessageKind.Hello, { version: 7 }]), 'UNSUPPORTED_VERSION', /^protocol version 7 is not supported; this broker speaks version 1$/],
   ['a second hello', true, (raw) => raw.sendValue([MessageKind.Hello, { version: 1 }]), 'INVALID_MESSAGE', /^hello was already received on this connection$/],
+  ['a frame length just above the limit', true, (raw) => raw.sendBytes(lengthPrefix(1024 * 1024 + 1)), 'FRAME_TOO_LARGE', /^frame of 1048577 bytes/],
+  // Valid msgpack of the wrong shape, for every kind a client may send.
+  ['hello: options not a map', false, (raw) => raw.sendValue([MessageKind.Hello, 'v1']), 'INVALID_MESSAGE', /^hello: element 1 must be a map$/],
+  ['hello: version a string', false, (raw) => raw.sendValue([MessageKind.Hello, { version: '1' }]), 'INVALID_MESSAGE', /^hello: "version" must be an integer$/],
+  ['publish: topic a number', true, (raw) => raw.sendValue([MessageKind.Publish, 7, 1]), 'INVALID_MESSAGE', /^expected a string at byte 2$/],
+  ['publish: no data', true, (raw) => raw.sendValue([MessageKind.Publish, 'a']), 'INVALID_MESSAGE', /^publish: expected \[3, topic, data\]/],
+  ['publish: headers an array', true, (raw) => raw.sendValue([MessageKind.Publish, 'a', 1, ['h']]), 'INVALID_MESSAGE', /^expected publish headers \(a map of strings\)/],
+  ['subscribe: id a string', true, (raw) => raw.sendValue([MessageKind.Subscribe, 'one', 'a']), 'INVALID_MESSAGE', /^subscribe: element 1 must be a non-negative integer$/],
+  ['subscribe: pattern missing', true, (raw) => raw.sendValue([MessageKind.Subscribe, 1]), 'INVALID_MESSAGE', /^subscribe: element 2 must be a string$/],
+  ['unsubscribe: id negative', true, (raw) => raw.sendValue([MessageKind.Unsubscribe, -1]), 'INVALID_MESSAGE', /^unsubscribe: element 1 must be a non-negative integer$/],
+  ['ping: token a map', true, (raw) => raw.sendValue([MessageKind.Ping, {}]), 'INVALID_MESSAGE', /^ping: element 1 must be a non-negative integer$/],
+  ['pong: no token', true, (raw) => raw.sendValue([MessageKind.Pong]), 'INVALID_MESSAGE', /^pong: element 1 must be a non-negative integer$/],
+  ['stats-request: token a float', true, (raw) => raw.sendValue([MessageKind.StatsRequest, 1.5]), 'INVALID_MESSAGE', /^stats-request: element 1 must be a non-negative integer$/],
+  ['an array of nothing', true, (raw) => raw.sendValue([]), 'INVALID_MESSAGE', /first element is its kind/],
 ];
 
 describe('bad input against a live broker', () => {
@@ -104,6 +118,60 @@ describe('bad input against a live broker', () => {
     raw.sendValue([MessageKind.Subscribe, 5, 'b']);
     const error = await raw.waitForKind(MessageKind.Error);
     expect(error).toEqual({ kind: MessageKind.Error, code: 'INVALID_MESSAGE', message: 'subscription id 5 is already in use on this connection', subscriptionId: 5 });
+  });
+
+  it('a frame that never completes (slowloris) is cut after the frame timeout', async () => {
+    const broker = await startBroker({ args: ['--frame-timeout', '300'] });
+    const others = await bystanders(broker);
+    const raw = await RawConnection.open(broker.socketPath);
+    const frame = encodeFrame(pack([MessageKind.Publish, 'healthy.x', 'x'.repeat(100)]));
+    raw.sendBytes(frame.subarray(0, 20));
+    const error = await raw.waitForKind(MessageKind.Error);
+    expect(error).toMatchObject({ code: 'TIMEOUT', message: 'a frame was still incomplete 300 ms after it started' });
+    await raw.waitForClose();
+    await others.stillWork();
+  });
+
+  it('a connection that never says hello is cut after the handshake timeout', async () => {
+    const broker = await startBroker({ args: ['--handshake-timeout', '300'] });
+    const others = await bystanders(broker);
+    const raw = await RawConnection.open(broker.socketPath, { hello: false });
+    const error = await raw.waitForKind(MessageKind.Error);
+    expect(error).toMatchObject({ code: 'TIMEOUT', message: 'no hello within 300 ms of connecting' });
+    await raw.waitForClose();
+    await others.stillWork();
+  });
+
+  it('10,000 subscriptions fill the cap; the next gets a clear error and the connection stays usable', async () => {
+    const broker = await startBroker();
+    const others = await bystanders(broker);
+    const raw = await RawConnection.open(broker.socketPath);
+    for (let id = 1; id <= 10_001; id++) raw.sendValue([MessageKind.Subscribe, id, `many.${id}`]);
+    raw.sendValue([MessageKind.Ping, 1]);
+    await raw.waitForKind(MessageKind.Pong);
+    const errors = raw.received.filter((message) => message.kind === MessageKind.Error);
+    expect(errors).toEqual([
+      {
+        kind: MessageKind.Error,
+        code: 'TOO_MANY_SUBSCRIPTIONS',
+        message: 'this connection already holds 10000 subscriptions, the most the broker allows (--max-subscriptions)',
+        subscriptionId: 10_001,
+      },
+    ]);
+    expect(raw.closed).toBe(false);
+    await others.stillWork();
+  });
+
+  it('a connection past --max-connections gets a clear error, then is closed; the others carry on', async () => {
+    const broker = await startBroker({ args: ['--max-connections', '3'] });
+    const others = await bystanders(broker); // two connections
+    const third = await RawConnection.open(broker.socketPath);
+    const fourth = await RawConnection.open(broker.socketPath, { hello: false });
+    const error = await fourth.waitForKind(MessageKind.Error);
+    expect(error).toMatchObject({ code: 'TOO_MANY_CONNECTIONS', message: 'the broker already serves 3 connections, the most it allows (--max-connections)' });
+    await fourth.waitForClose();
+    expect(third.closed).toBe(false);
+    await others.stillWork();
   });
 
   it('counts the errors it reported', async () => {

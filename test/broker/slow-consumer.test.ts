@@ -1,18 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MessageKind } from '../../protocol/index.js';
 import { startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount } from '../helpers/clients.js';
 import { RawConnection } from '../helpers/raw-connection.js';
 import { waitFor } from '../helpers/wait.js';
+import { MiB, processMemory } from '../helpers/memory.js';
 
-/** Peak resident memory of a process, in bytes (VmHWM: the high-water mark, so no spike is missed). */
-function peakRss(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmHWM:'))!;
-  return Number(line.split(/\s+/)[1]) * 1024;
-}
-
-const MiB = 1024 * 1024;
+/** Peak resident memory (the high-water mark, so no spike is missed). */
+const peakRss = (pid: number) => processMemory(pid, 'VmHWM');
 
 async function pausedSubscriber(socketPath: string, pattern: string): Promise<RawConnection> {
   const raw = await RawConnection.open(socketPath);
