@@ -56,6 +56,7 @@ export class Connection implements Routable {
   /** When the frame now being received started arriving; 0 between frames. */
   private partialFrameSince = 0;
   private keepalivePingSent = false;
+  private closeTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly id: number,
@@ -119,7 +120,8 @@ export class Connection implements Routable {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     this.socket.end();
-    setTimeout(() => this.socket.destroy(), this.host.limits.closeTimeoutMs).unref();
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.host.limits.closeTimeoutMs);
+    this.closeTimer.unref();
   }
 
   /**
@@ -182,6 +184,8 @@ export class Connection implements Routable {
   }
 
   private onClosed(): void {
+    // The timer would otherwise keep this connection and its buffers alive after the peer is gone.
+    if (this.closeTimer) clearTimeout(this.closeTimer);
     this.state = 'closed';
     this.host.forget(this);
     this.markClosed();

@@ -71,7 +71,11 @@ export class FrameDecoder {
     }
     const remainder = data.length - offset;
     if (remainder === 0) return;
-    this.pendingChunks.push(data.subarray(offset));
+    // A small remainder is copied: kept as a view it would pin the whole
+    // chunk, and many connections each holding a few bytes of a 64 KiB read
+    // would multiply memory (a cheap attack on a broker).
+    const rest = data.subarray(offset);
+    this.pendingChunks.push(remainder * 2 < data.length ? Buffer.from(rest) : rest);
     this.pendingBytes = remainder;
     this.neededBytes =
       remainder >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + data.readUInt32BE(offset) : FRAME_HEADER_BYTES;

@@ -11,6 +11,11 @@ export interface CrashCycleOptions {
   subscribers: number;
   /** Traffic between two crashes. */
   runMs?: number;
+  /** Each publisher sends `batch` messages every `intervalMs`. */
+  batch?: number;
+  intervalMs?: number;
+  /** Called with every broker the run starts, to watch it. */
+  onBrokerStarted?(broker: TestBroker): void;
   connect(path: string, name: string): Promise<Client>;
   /** Called after each cycle, for progress lines. */
   onCycle?(cycle: number, reconnectMs: number): void;
@@ -55,7 +60,7 @@ export async function settle(subscribers: SequenceSubscriber[], publishers: Sequ
 }
 
 export async function runCrashCycles(options: CrashCycleOptions): Promise<CrashCycleResult> {
-  const { socketPath, cycles, runMs = 300 } = options;
+  const { socketPath, cycles, runMs = 300, batch = 5, intervalMs = 5 } = options;
   const publishers: SequencePublisher[] = [];
   const subscribers: SequenceSubscriber[] = [];
   for (let index = 0; index < options.subscribers; index++) {
@@ -72,19 +77,21 @@ export async function runCrashCycles(options: CrashCycleOptions): Promise<CrashC
   let publishing = true;
   const loops = publishers.map(async (publisher) => {
     while (publishing) {
-      publisher.publish(5);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      publisher.publish(batch);
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
   });
 
   const reconnectMs: number[] = [];
   let broker = options.firstBroker;
+  options.onBrokerStarted?.(broker);
   for (let cycle = 1; cycle <= cycles; cycle++) {
     await new Promise((resolve) => setTimeout(resolve, runMs));
     const reconnectsBefore = clients.map((client) => client.counters.reconnects);
     await broker.child.kill('SIGKILL');
     broker = await startBroker({ socketPath });
     const listeningAt = Date.now();
+    options.onBrokerStarted?.(broker);
     await waitFor(
       () => clients.every((client, index) => client.counters.reconnects > reconnectsBefore[index]!) && subscribers.every((subscriber) => subscriber.reconnected),
       `all clients to reconnect and resubscribe after crash ${cycle}`,
