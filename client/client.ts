@@ -128,16 +128,12 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
 
   /** Resolves once the broker has received everything published and subscribed before this call. */
   async flush(): Promise<void> {
-    this.assertOpen();
-    const session = this.session ?? (await this.whenConnected());
-    await session.ping();
+    await (await this.openSession()).ping();
   }
 
   /** The broker's counters. */
   async brokerStats(): Promise<Record<string, unknown>> {
-    this.assertOpen();
-    const session = this.session ?? (await this.whenConnected());
-    return session.stats();
+    return (await this.openSession()).stats();
   }
 
   /** Sends what is buffered for a connected broker, then disconnects for good. */
@@ -297,6 +293,12 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     this.subscriptions.clear();
     for (const wake of this.connectedWaiters.splice(0)) wake();
     this.markClosed(reason);
+  }
+
+  /** The current session if it is usable, else the next one. */
+  private async openSession(): Promise<Session> {
+    this.assertOpen();
+    return this.session?.isOpen ? this.session : this.whenConnected();
   }
 
   private whenConnected(): Promise<Session> {
