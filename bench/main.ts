@@ -1,0 +1,98 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { renderChart, renderTable, type BenchReport, type SystemResults } from './report.js';
+import { measureMemory, runScenario, type RunResult, type Scenario } from './scenarios.js';
+import { SERVERS } from './servers.js';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' } } });
+const quick = values.quick ?? false;
+const runs = quick ? 1 : 3;
+// Quick mode is a smoke run for CI: small counts, and only the ends of the routing range.
+const scale = quick ? 0.05 : 1;
+const n = (full: number) => Math.max(100, Math.round(full * scale));
+
+/** The scenarios of the issue, 100-byte payloads unless noted. */
+const SCENARIOS: Scenario[] = [
+  { id: 'a', title: '1 → 1 throughput (msgs/s)', publishers: 1, subscribers: 1, count: n(200_000), size: 100 },
+  { id: 'b', title: '1 → 10 fan-out (deliveries/s)', publishers: 1, subscribers: 10, count: n(50_000), size: 100 },
+  { id: 'c', title: '10 → 1 fan-in (msgs/s)', publishers: 10, subscribers: 1, count: n(20_000), size: 100 },
+  { id: 'd', title: 'latency at 5,000 msgs/s (µs)', publishers: 1, subscribers: 1, count: quick ? 1000 : 25_000, size: 100, ratePerSecond: 5000 },
+  { id: 'e', title: '4 KiB 1 → 1 (msgs/s)', publishers: 1, subscribers: 1, count: n(50_000), size: 4096 },
+  { id: 'f10', title: '1 → 1 with 10 unrelated subscriptions', publishers: 1, subscribers: 1, count: n(200_000), size: 100, unrelatedSubscriptions: 10 },
+  ...(quick ? [] : [{ id: 'f1000', title: '1 → 1 with 1,000 unrelated subscriptions', publishers: 1, subscribers: 1, count: n(200_000), size: 100, unrelatedSubscriptions: 1000 }]),
+  { id: 'f10000', title: '1 → 1 with 10,000 unrelated subscriptions', publishers: 1, subscribers: 1, count: n(200_000), size: 100, unrelatedSubscriptions: 10_000 },
+];
+const MEMORY_CONNECTIONS = quick ? 50 : 1000;
+
+function median(results: RunResult[]): RunResult {
+  const sorted = [...results].sort((a, b) => a.perSecond - b.perSecond);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+const format = (value: number) => Math.round(value).toLocaleString('en-US');
+
+async function main(): Promise<void> {
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    quick,
+    runsPerFigure: runs,
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
+    versions: {},
+    skipped: {},
+    scenarios: SCENARIOS.map(({ id, title }) => ({ id, title })),
+    results: {},
+  };
+  const only = values.only?.split(',');
+  for (const server of SERVERS.filter((candidate) => !only || only.includes(candidate.system))) {
+    const reason = server.unavailable();
+    if (reason) {
+      report.skipped[server.system] = reason;
+      console.log(`${server.system}: skipped (${reason}; install with: apt-get install -y redis-server mosquitto nats-server)`);
+      continue;
+    }
+    report.versions[server.system] = server.version();
+    const results: SystemResults = { scenarios: {}, memory: null, errors: {} };
+    report.results[server.system] = results;
+    for (const scenario of SCENARIOS) {
+      // The raw relay has no subscriptions, so routing cost means nothing for it.
+      if (server.system === 'raw' && scenario.unrelatedSubscriptions) continue;
+      const attempts: RunResult[] = [];
+      try {
+        for (let run = 1; run <= runs; run++) {
+          const result = await runScenario(server, scenario);
+          attempts.push(result);
+          const latency = result.latencyMicros ? `, latency p50 ${result.latencyMicros.p50} µs p99 ${result.latencyMicros.p99} µs` : '';
+          console.log(`[${scenario.id}] ${server.system} run ${run}/${runs}: ${format(result.perSecond)}/s, lost ${result.lost}, server CPU ${result.serverCpuMicrosPerDelivery.toFixed(2)} µs per delivery${latency}`);
+        }
+        results.scenarios[scenario.id] = median(attempts);
+      } catch (error) {
+        results.errors[scenario.id] = (error as Error).message;
+        console.log(`[${scenario.id}] ${server.system}: failed: ${(error as Error).message}`);
+      }
+    }
+    try {
+      results.memory = await measureMemory(server, MEMORY_CONNECTIONS, 5);
+      const memory = results.memory;
+      console.log(`[g] ${server.system}: idle ${(memory.idleBytes / 2 ** 20).toFixed(1)} MiB, with ${MEMORY_CONNECTIONS} clients ${(memory.loadedBytes / 2 ** 20).toFixed(1)} MiB (${(memory.perConnectionBytes / 1024).toFixed(1)} KiB each), after they left ${(memory.afterBytes / 2 ** 20).toFixed(1)} MiB`);
+    } catch (error) {
+      results.errors['g'] = (error as Error).message;
+      console.log(`[g] ${server.system}: failed: ${(error as Error).message}`);
+    }
+  }
+
+  const table = renderTable(report);
+  const directory = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  mkdirSync(directory, { recursive: true });
+  const name = quick ? 'quick' : 'latest';
+  writeFileSync(`${directory}${name}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`${directory}${name}.md`, table);
+  writeFileSync(`${directory}${name}.svg`, renderChart(report));
+  console.log(`\n${table}\nwritten: bench/results/${name}.json, ${name}.md, ${name}.svg`);
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench: ${(error as Error).stack ?? String(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,163 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SystemName } from './adapters.js';
+
+const DIST = fileURLToPath(new URL('..', import.meta.url));
+
+export interface RunningServer {
+  system: SystemName;
+  address: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface ServerDefinition {
+  system: SystemName;
+  /** Why it cannot run here, or null when it can. */
+  unavailable(): string | null;
+  version(): string;
+  start(directory: string): Promise<RunningServer>;
+}
+
+function onPath(command: string): boolean {
+  try {
+    execFileSync('which', [command], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function firstLine(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim();
+  } catch (error) {
+    return String((error as { stdout?: string }).stdout ?? '').split('\n')[0]!.trim() || 'unknown';
+  }
+}
+
+async function waitUntil(ready: () => boolean | Promise<boolean>, what: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await ready())) {
+    if (child.exitCode !== null) throw new Error(`${what}: exited with ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error(`${what}: not ready after 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const canConnect = (options: net.NetConnectOpts) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect(options);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+
+/** Starts a server process and returns once it accepts connections; stopped by its own pid. */
+async function launch(system: SystemName, command: string, args: string[], address: string, probe: net.NetConnectOpts): Promise<RunningServer> {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  try {
+    await waitUntil(() => canConnect(probe), `${system} server`, child);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`${(error as Error).message}: ${stderr.trim()}`);
+  }
+  return {
+    system,
+    address,
+    pid: child.pid!,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        // SIGTERM first, so a profiled broker can write its profile; SIGKILL if it lingers.
+        const force = setTimeout(() => child.kill('SIGKILL'), 3000);
+        child.once('exit', () => {
+          clearTimeout(force);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export const SERVERS: ServerDefinition[] = [
+  {
+    system: 'raw',
+    unavailable: () => null,
+    version: () => `raw relay on node ${process.version}`,
+    start: (directory) => {
+      const path = join(directory, 'raw.sock');
+      return launch('raw', process.execPath, [join(DIST, 'bench/raw-relay.js'), path], path, { path });
+    },
+  },
+  {
+    system: 'sockbus',
+    unavailable: () => null,
+    version: () => firstLine(process.execPath, [join(DIST, 'broker/main.js'), '--version']),
+    start: (directory) => {
+      const path = join(directory, 'sockbus.sock');
+      // SOCKBUS_BENCH_PROFILE=DIR writes a V8 CPU profile of each broker run there.
+      const profile = process.env['SOCKBUS_BENCH_PROFILE'];
+      const node = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+      const args = [...node, join(DIST, 'broker/main.js'), '--socket', path, '--log-level', 'error', '--max-pending', '256MiB', '--max-subscriptions', '20000'];
+      return launch('sockbus', process.execPath, args, path, { path });
+    },
+  },
+  {
+    system: 'redis',
+    unavailable: () => (onPath('redis-server') ? null : 'redis-server is not installed'),
+    version: () => firstLine('redis-server', ['--version']),
+    start: (directory) => {
+      const path = join(directory, 'redis.sock');
+      const args = ['--port', '0', '--unixsocket', path, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', directory, '--client-output-buffer-limit', 'pubsub', '0', '0', '0'];
+      return launch('redis', 'redis-server', args, path, { path });
+    },
+  },
+  {
+    system: 'mosquitto',
+    unavailable: () => (onPath('mosquitto') ? null : 'mosquitto is not installed'),
+    version: () => firstLine('mosquitto', ['-h']),
+    start: (directory) => {
+      const path = join(directory, 'mosquitto.sock');
+      const config = join(directory, 'mosquitto.conf');
+      // As root, mosquitto would drop to its own user, which cannot write in our private directory.
+      const user = process.getuid?.() === 0 ? "user root\n" : "";
+      writeFileSync(config, `${user}listener 0 ${path}\nallow_anonymous true\n`);
+      return launch('mosquitto', 'mosquitto', ['-c', config], path, { path });
+    },
+  },
+  {
+    system: 'nats',
+    unavailable: () => (onPath('nats-server') ? null : 'nats-server is not installed'),
+    version: () => `nats-server ${firstLine('nats-server', ['--version'])}`,
+    start: async (directory) => {
+      const port = await freePort();
+      return launch('nats', 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', '0'], `127.0.0.1:${port}`, { host: '127.0.0.1', port });
+    },
+  },
+];
+
+/** CPU seconds a process has used so far (user + system), from /proc. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+export function residentBytes(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'))!;
+  return Number(line.split(/\s+/)[1]) * 1024;
+}
+
