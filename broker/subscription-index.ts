@@ -1,4 +1,4 @@
-import { TopicTrie } from '../protocol/index.js';
+import { BoundedCache, TopicTrie } from '../protocol/index.js';
 
 /** What the index needs from a subscriber to deliver each message to it once. */
 export interface Routable {
@@ -8,8 +8,9 @@ export interface Routable {
 
 /**
  * The broker's routing table: which subscribers want a topic. A subscriber
- * with several matching patterns gets a message once, and lookups allocate
- * nothing per message.
+ * with several matching patterns gets a message once. Answers are cached
+ * per topic until the subscriptions change, so a steady stream on a few
+ * topics costs one map lookup per message.
  */
 export class SubscriptionIndex<T extends Routable> {
   private readonly trie = new TopicTrie<T>();
@@ -21,23 +22,29 @@ export class SubscriptionIndex<T extends Routable> {
     this.matched.push(subscriber);
   };
 
+  private readonly answers = new BoundedCache<string, readonly T[]>();
+
   get size(): number {
     return this.trie.size;
   }
 
   add(pattern: string, subscriber: T): void {
     this.trie.add(pattern, subscriber);
+    this.answers.clear();
   }
 
   remove(pattern: string, subscriber: T): void {
     this.trie.remove(pattern, subscriber);
+    this.answers.clear();
   }
 
-  /** The subscribers of a topic; the array is reused by the next call. */
+  /** The subscribers of a topic, each once. */
   subscribersOf(topic: string): readonly T[] {
+    const known = this.answers.get(topic);
+    if (known) return known;
     this.epoch++;
     this.matched.length = 0;
     this.trie.match(topic, this.collect);
-    return this.matched;
+    return this.answers.set(topic, [...this.matched]);
   }
 }

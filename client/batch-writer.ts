@@ -29,22 +29,30 @@ export class BatchWriter {
 
   /** Frames one msgpack body and queues it. */
   append(body: Uint8Array): void {
-    const frameBytes = FRAME_HEADER_BYTES + body.length;
+    this.appendParts([body]);
+  }
+
+  /** Frames a body given as consecutive parts (see encodePublishParts) and queues it. */
+  appendParts(parts: Uint8Array[]): void {
+    let bodyBytes = 0;
+    for (const part of parts) bodyBytes += part.length;
+    const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
     if (frameBytes > CHUNK_BYTES) {
       // Larger than a chunk: its own write, after what is already queued.
       this.flush();
-      const frame = Buffer.allocUnsafe(frameBytes);
-      frame.writeUInt32BE(body.length, 0);
-      frame.set(body, FRAME_HEADER_BYTES);
-      this.socket.write(frame);
+      this.socket.write(Buffer.concat([lengthPrefix(bodyBytes), ...parts], frameBytes));
       return;
     }
     if (this.end + frameBytes > this.chunk.length) {
       this.flush();
       if (this.end + frameBytes > this.chunk.length) this.renewChunk();
     }
-    this.chunk.writeUInt32BE(body.length, this.end);
-    this.chunk.set(body, this.end + FRAME_HEADER_BYTES);
+    this.chunk.writeUInt32BE(bodyBytes, this.end);
+    let offset = this.end + FRAME_HEADER_BYTES;
+    for (const part of parts) {
+      this.chunk.set(part, offset);
+      offset += part.length;
+    }
     this.end += frameBytes;
     if (!this.scheduled) {
       this.scheduled = true;
@@ -66,4 +74,10 @@ export class BatchWriter {
     this.start = 0;
     this.end = 0;
   }
+}
+
+function lengthPrefix(length: number): Buffer {
+  const prefix = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  prefix.writeUInt32BE(length, 0);
+  return prefix;
 }

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'eventemitter3';
 import {
+  BoundedCache,
   assertValidPattern,
   assertValidTopic,
   DEFAULT_MAX_FRAME_BYTES,
   encodeBody,
-  encodePublishBody,
+  encodePublishParts,
   ErrorCode,
   isSystemTopic,
   MessageKind,
@@ -66,6 +67,9 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private readonly subscriptions = new Map<number, Subscription<any>>();
   private readonly routes = new TopicTrie<Subscription<any>>();
   private readonly offline: OfflineQueue;
+  private readonly publishableTopics = new BoundedCache<string, boolean>();
+  /** Subscriptions matching a topic, cached until the subscriptions change. */
+  private readonly routeAnswers = new BoundedCache<string, Subscription<any>[]>();
   private nextSubscriptionId = 1;
   private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
   private connectedWaiters: Array<() => void> = [];
@@ -97,15 +101,16 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   /** Encodes and sends a message, or queues it while disconnected. Throws on an invalid topic or an oversize message. */
   publish(topic: string, data: unknown, options: PublishOptions = {}): void {
     this.assertOpen();
-    assertValidTopic(topic);
-    if (isSystemTopic(topic)) throw new SockbusError(ErrorCode.ReservedTopic, `topic ${topic} is reserved for the broker`);
-    const body = encodePublishBody(topic, data, options.headers);
-    if (body.length > this.maxFrameBytes) {
-      throw new SockbusError(ErrorCode.FrameTooLarge, `message of ${body.length} bytes exceeds the broker's limit of ${this.maxFrameBytes} bytes`);
+    this.assertPublishable(topic);
+    const parts = encodePublishParts(topic, data, options.headers);
+    let bodyBytes = 0;
+    for (const part of parts) bodyBytes += part.length;
+    if (bodyBytes > this.maxFrameBytes) {
+      throw new SockbusError(ErrorCode.FrameTooLarge, `message of ${bodyBytes} bytes exceeds the broker's limit of ${this.maxFrameBytes} bytes`);
     }
     this.counters.published++;
-    if (this.session?.isOpen) this.sendNow(body);
-    else this.sendLater(body);
+    if (this.session?.isOpen) this.sendNow(parts, bodyBytes);
+    else this.sendLater(Buffer.concat(parts, bodyBytes));
   }
 
   /** Subscribes to a pattern (`*` one token, `>` the rest); with no handler, iterate it with `for await`. */
@@ -115,6 +120,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     const subscription = new Subscription<T>(this, this.nextSubscriptionId++, pattern, handler, this.options.subscriptionQueueMessages);
     this.subscriptions.set(subscription.id, subscription);
     this.routes.add(pattern, subscription);
+    this.routeAnswers.clear();
     this.session?.send(encodeBody({ kind: MessageKind.Subscribe, subscriptionId: subscription.id, pattern }));
     return subscription;
   }
@@ -122,6 +128,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   unsubscribe(subscription: Subscription<any>): void {
     if (!this.subscriptions.delete(subscription.id)) return;
     this.routes.remove(subscription.pattern, subscription);
+    this.routeAnswers.clear();
     subscription.end();
     this.session?.send(encodeBody({ kind: MessageKind.Unsubscribe, subscriptionId: subscription.id }));
   }
@@ -219,6 +226,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         if (subscription) {
           this.subscriptions.delete(subscription.id);
           this.routes.remove(subscription.pattern, subscription);
+          this.routeAnswers.clear();
           subscription.end(error);
         }
         this.emit('error', error);
@@ -235,23 +243,39 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private dispatch(topic: string, data: unknown, headers: Headers | undefined): void {
     this.counters.received++;
     const message = headers ? { topic, data, headers } : { topic, data };
-    this.routes.match(topic, (subscription) => {
+    for (const subscription of this.subscriptionsFor(topic)) {
       try {
         subscription.deliver(message);
       } catch (error) {
         // A throwing handler must not break the connection or the other handlers.
         this.emit('error', new SockbusError(ErrorCode.HandlerFailed, `handler of ${subscription.pattern} threw: ${(error as Error).message}`, { cause: error }));
       }
-    });
+    }
   }
 
-  private sendNow(body: Uint8Array): void {
+  private subscriptionsFor(topic: string): Subscription<any>[] {
+    const known = this.routeAnswers.get(topic);
+    if (known) return known;
+    const matching: Subscription<any>[] = [];
+    this.routes.match(topic, (subscription) => matching.push(subscription));
+    return this.routeAnswers.set(topic, matching);
+  }
+
+  private sendNow(parts: Uint8Array[], bodyBytes: number): void {
     const session = this.session!;
-    if (session.pendingBytes + body.length > this.options.maxPendingBytes) {
+    if (session.pendingBytes + bodyBytes > this.options.maxPendingBytes) {
       this.countClientDrop(1, `more than ${this.options.maxPendingBytes} bytes are waiting for the broker to read`);
       return;
     }
-    session.sendPublish(body);
+    session.sendPublish(parts);
+  }
+
+  /** Throws on a topic that cannot be published on; topics that passed before are remembered. */
+  private assertPublishable(topic: string): void {
+    if (this.publishableTopics.get(topic)) return;
+    assertValidTopic(topic);
+    if (isSystemTopic(topic)) throw new SockbusError(ErrorCode.ReservedTopic, `topic ${topic} is reserved for the broker`);
+    this.publishableTopics.set(topic, true);
   }
 
   private sendLater(body: Uint8Array): void {

@@ -157,14 +157,14 @@ export class Session {
    * are in doubt instead of losing them silently. One ping is in flight at
    * a time, so this costs one small frame per round trip, not per message.
    */
-  sendPublish(body: Uint8Array): void {
+  sendPublish(parts: Uint8Array[]): void {
     if (!this.confirming) {
       this.confirming = true;
       // Queued before the write batch's own flush, so the ping rides in the same write.
       queueMicrotask(() => this.confirm());
     }
     this.publishesSent++;
-    this.send(body);
+    if (!this.closeReason) this.writer.appendParts(parts);
   }
 
   /** Resolves once the broker has processed everything sent before it. */

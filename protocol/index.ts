@@ -6,3 +6,4 @@ export * from './topics.js';
 export * from './topic-trie.js';
 export * from './socket-path.js';
 export * from './version.js';
+export * from './bounded-cache.js';

@@ -1,4 +1,5 @@
 import { Packr, Unpackr } from 'msgpackr';
+import { BoundedCache } from './bounded-cache.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import { encodeFrame } from './frame.js';
 import { FRAME_HEADER_BYTES } from './limits.js';
@@ -131,13 +132,36 @@ const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsTy
 /** Any message except a publish as the broker sees it; a client encodes publishes with encodePublishBody. */
 export type EncodableMessage = Exclude<ClientMessage | BrokerMessage, PublishFrame>;
 
+/** `[3, topic, ` already encoded, per topic and element count: the part of a publish that repeats. */
+const publishPrefixes = [new BoundedCache<string, Buffer>(), new BoundedCache<string, Buffer>()] as const;
+
+function publishPrefix(topic: string, withHeaders: boolean): Buffer {
+  const cache = publishPrefixes[withHeaders ? 1 : 0];
+  const known = cache.get(topic);
+  if (known) return known;
+  const encodedTopic = packer.pack(topic);
+  const prefix = Buffer.allocUnsafe(2 + encodedTopic.length);
+  prefix[0] = 0x90 | (withHeaders ? 4 : 3);
+  prefix[1] = MessageKind.Publish;
+  prefix.set(encodedTopic, 2);
+  return cache.set(topic, prefix);
+}
+
 /**
- * The msgpack body of a publish, without the frame's length prefix. The
- * returned bytes are a view into the encoder's buffer that later encodes
- * never overwrite, so it can be kept without copying.
+ * The msgpack body of a publish in parts, to be written one after another:
+ * the cached `[3, topic` prefix, the data, and the headers if any. Only the
+ * data is encoded per message. The parts are views the encoder never
+ * overwrites, so they can be kept without copying.
  */
+export function encodePublishParts(topic: string, data: unknown, headers?: Headers): Uint8Array[] {
+  const prefix = publishPrefix(topic, headers !== undefined);
+  const encodedData = packer.pack(data);
+  return headers ? [prefix, encodedData, packer.pack(headers)] : [prefix, encodedData];
+}
+
+/** The msgpack body of a publish as one buffer. */
 export function encodePublishBody(topic: string, data: unknown, headers?: Headers): Uint8Array {
-  return packer.pack(headers ? [MessageKind.Publish, topic, data, headers] : [MessageKind.Publish, topic, data]);
+  return Buffer.concat(encodePublishParts(topic, data, headers));
 }
 
 /** A whole frame: length prefix and body. */
