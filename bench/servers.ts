@@ -141,8 +141,8 @@ export const SERVERS: ServerDefinition[] = [
   {
     system: 'nats',
     unavailable: () => (onPath('nats-server') ? null : 'nats-server is not installed'),
-    version: () => `nats-server ${firstLine('nats-server', ['--version'])}`,
-    start: async (directory) => {
+    version: () => firstLine('nats-server', ['--version']),
+    start: async () => {
       const port = await freePort();
       return launch('nats', 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', '0'], `127.0.0.1:${port}`, { host: '127.0.0.1', port });
     },
