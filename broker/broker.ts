@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import {
-  deliveryFrameFor,
-  encodeMessage,
+  deliveryParts,
+  encodeBody,
   ErrorCode,
   ProtocolError,
   MessageKind,
@@ -66,10 +66,11 @@ export class Broker implements ConnectionHost, HandlerContext {
     this.counters.messagesIn++;
     const subscribers = this.index.subscribersOf(publish.topic);
     if (subscribers.length === 0) return;
-    const frame = deliveryFrameFor(publish);
+    const parts = deliveryParts(publish);
+    const bodyBytes = parts[0].length + parts[1].length;
     for (const subscriber of subscribers) {
       if (subscriber === from && from.noEcho) continue;
-      subscriber.deliver(frame);
+      subscriber.deliver(parts, bodyBytes);
     }
   }
 
@@ -118,7 +119,7 @@ export class Broker implements ConnectionHost, HandlerContext {
   async shutdown(reason: string): Promise<void> {
     clearInterval(this.sweeper);
     this.socket?.close();
-    const goingAway = encodeMessage({ kind: MessageKind.GoingAway, reason });
+    const goingAway = encodeBody({ kind: MessageKind.GoingAway, reason });
     const closed = [...this.connections.values()].map((connection) => {
       connection.send(goingAway);
       connection.close();

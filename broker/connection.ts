@@ -1,7 +1,8 @@
 import type net from 'node:net';
 import {
   decodeClientMessage,
-  encodeMessage,
+  encodeBody,
+  FRAME_HEADER_BYTES,
   ErrorCode,
   FrameDecoder,
   MessageKind,
@@ -85,26 +86,26 @@ export class Connection implements Routable {
     return this.name ? `connection ${this.id} (${this.name})` : `connection ${this.id}`;
   }
 
-  /** Delivers a message frame, subject to the slow-consumer policy. */
-  deliver(frame: Buffer): void {
+  /** Delivers a message given as body parts, subject to the slow-consumer policy. */
+  deliver(parts: readonly Uint8Array[], bodyBytes: number): void {
     if (this.state !== 'open') return;
-    if (!this.outbound.sendMessage(frame)) return;
+    if (!this.outbound.sendMessage(parts, bodyBytes)) return;
     this.counters.messagesOut++;
     this.host.counters.messagesOut++;
-    this.host.counters.bytesOut += frame.length;
+    this.host.counters.bytesOut += FRAME_HEADER_BYTES + bodyBytes;
   }
 
-  /** Sends a control frame (welcome, pong, stats, error). */
-  send(frame: Buffer): void {
+  /** Sends a control message body (welcome, pong, stats, error). */
+  send(body: Uint8Array): void {
     if (this.state === 'closed') return;
-    this.outbound.sendControl(frame);
+    this.outbound.sendControl(body);
   }
 
   /** Reports a problem with one request; the connection stays usable. */
   refuse(code: string, message: string, subscriptionId?: number): void {
     this.host.counters.errors++;
     this.host.log.debug(`${this.description}: ${code}: ${message}`);
-    this.send(encodeMessage({ kind: MessageKind.Error, code, message, subscriptionId }));
+    this.send(encodeBody({ kind: MessageKind.Error, code, message, subscriptionId }));
   }
 
   /** Reports a problem after which the connection cannot go on, then closes it. */
@@ -119,6 +120,7 @@ export class Connection implements Routable {
   close(): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
+    this.outbound.flush();
     this.socket.end();
     this.closeTimer = setTimeout(() => this.socket.destroy(), this.host.limits.closeTimeoutMs);
     this.closeTimer.unref();
@@ -144,7 +146,7 @@ export class Connection implements Routable {
     }
     if (silence > limits.keepaliveMs && !this.keepalivePingSent && this.state === 'open') {
       this.keepalivePingSent = true;
-      this.send(encodeMessage({ kind: MessageKind.Ping, token: 0 }));
+      this.send(encodeBody({ kind: MessageKind.Ping, token: 0 }));
     }
   }
 

@@ -1,6 +1,6 @@
 import {
   BoundedCache,
-  encodeMessage,
+  encodeBody,
   ErrorCode,
   isSystemTopic,
   MAX_TOPIC_BYTES,
@@ -43,11 +43,11 @@ export function handleClientMessage(context: HandlerContext, connection: Connect
     case MessageKind.Unsubscribe:
       return handleUnsubscribe(context, connection, message);
     case MessageKind.Ping:
-      return connection.send(encodeMessage({ kind: MessageKind.Pong, token: message.token }));
+      return connection.send(encodeBody({ kind: MessageKind.Pong, token: message.token }));
     case MessageKind.Pong:
       return;
     case MessageKind.StatsRequest:
-      return connection.send(encodeMessage({ kind: MessageKind.Stats, token: message.token, stats: context.snapshot() }));
+      return connection.send(encodeBody({ kind: MessageKind.Stats, token: message.token, stats: context.snapshot() }));
   }
 }
 
@@ -65,7 +65,7 @@ function handleHello(context: HandlerContext, connection: Connection, hello: Hel
   connection.noEcho = hello.noEcho ?? false;
   connection.state = 'open';
   connection.send(
-    encodeMessage({
+    encodeBody({
       kind: MessageKind.Welcome,
       version: hello.version,
       connectionId: connection.id,

@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { encodeMessage, MessageKind } from '../protocol/index.js';
+import { encodeBody, FRAME_HEADER_BYTES, FrameBatcher, MessageKind } from '../protocol/index.js';
 import type { BrokerLimits } from './options.js';
 
 /**
@@ -17,34 +17,38 @@ export interface OutboundEvents {
 }
 
 /**
- * The one write path of a connection. Writes made in one tick are corked
- * together into a single writev; the buffer is bounded, and the
- * slow-consumer policy (drop and count, or disconnect) lives here only.
+ * The one write path of a connection. Frames written in one tick are
+ * copied into one batch and go to the socket in one write at the next tick;
+ * what waits is bounded, and the slow-consumer policy (drop and count, or
+ * disconnect) lives here only.
  */
 export class Outbound {
-  private corked = false;
   private droppedSinceNotice = 0;
-  private readonly uncork = () => {
-    this.corked = false;
-    this.socket.uncork();
-  };
+  private readonly batcher: FrameBatcher;
 
   constructor(
     private readonly socket: net.Socket,
     private readonly limits: BrokerLimits,
     private readonly events: OutboundEvents,
   ) {
+    this.batcher = new FrameBatcher({
+      write: (bytes) => {
+        if (!socket.destroyed && socket.writable) socket.write(bytes);
+      },
+      schedule: (flush) => process.nextTick(flush),
+    });
     socket.on('drain', () => this.reportDrops());
   }
 
+  /** Bytes queued for this connection and not yet taken by the kernel. */
   get pendingBytes(): number {
-    return this.socket.writableLength;
+    return this.batcher.bufferedBytes + this.socket.writableLength;
   }
 
-  /** Queues a message frame; returns false when the policy discarded it. */
-  sendMessage(frame: Buffer): boolean {
-    if (this.socket.writableLength + frame.length <= this.limits.maxPendingBytes) {
-      this.write(frame);
+  /** Queues a message given as body parts; returns false when the policy discarded it. */
+  sendMessage(parts: readonly Uint8Array[], bodyBytes: number): boolean {
+    if (this.pendingBytes + FRAME_HEADER_BYTES + bodyBytes <= this.limits.maxPendingBytes) {
+      this.batcher.appendParts(parts);
       return true;
     }
     if (this.limits.slowConsumer === 'disconnect') {
@@ -56,23 +60,18 @@ export class Outbound {
     return false;
   }
 
-  /** Queues a control frame, which is never dropped. */
-  sendControl(frame: Buffer): void {
-    if (this.socket.writableLength + frame.length > this.limits.maxPendingBytes + CONTROL_ALLOWANCE_BYTES) {
+  /** Queues a control message body, which is never dropped. */
+  sendControl(body: Uint8Array): void {
+    if (this.pendingBytes + FRAME_HEADER_BYTES + body.length > this.limits.maxPendingBytes + CONTROL_ALLOWANCE_BYTES) {
       this.events.onOverflow('outbound buffer is full and the client does not read its replies');
       return;
     }
-    this.write(frame);
+    this.batcher.append(body);
   }
 
-  private write(frame: Buffer): void {
-    if (this.socket.destroyed || !this.socket.writable) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    this.socket.write(frame);
+  /** Hands everything queued to the socket now, before it is ended. */
+  flush(): void {
+    this.batcher.flush();
   }
 
   /** Tells the subscriber what it lost once there is room to say so. */
@@ -80,6 +79,6 @@ export class Outbound {
     if (this.droppedSinceNotice === 0) return;
     const count = this.droppedSinceNotice;
     this.droppedSinceNotice = 0;
-    this.sendControl(encodeMessage({ kind: MessageKind.Dropped, count }));
+    this.sendControl(encodeBody({ kind: MessageKind.Dropped, count }));
   }
 }

@@ -3,6 +3,7 @@ import {
   decodeBrokerMessage,
   encodeBody,
   ErrorCode,
+  FrameBatcher,
   FrameDecoder,
   MessageKind,
   PROTOCOL_VERSION,
@@ -11,7 +12,6 @@ import {
   type EncodableMessage,
   type Welcome,
 } from '../protocol/index.js';
-import { BatchWriter } from './batch-writer.js';
 import { Heartbeat } from './heartbeat.js';
 
 /** The broker's frames are trusted to be sane; this only guards against garbage. */
@@ -39,7 +39,7 @@ type Reply = { resolve(message: BrokerMessage): void; reject(error: SockbusError
 export class Session {
   /** Settles, never rejects, with why the session ended. */
   readonly closed: Promise<SockbusError>;
-  private readonly writer: BatchWriter;
+  private readonly writer: FrameBatcher;
   private readonly replies = new Map<number, Reply>();
   private nextToken = 1;
   private closeReason: SockbusError | null = null;
@@ -56,7 +56,7 @@ export class Session {
     private readonly path: string,
     options: SessionOptions,
   ) {
-    this.writer = new BatchWriter(socket);
+    this.writer = socketBatcher(socket);
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     this.heartbeat = new Heartbeat({
       intervalMs: options.pingIntervalMs,
@@ -123,14 +123,14 @@ export class Session {
       });
       socket.once('connect', () => {
         const hello: EncodableMessage = { kind: MessageKind.Hello, version: PROTOCOL_VERSION, name: options.name, noEcho: options.noEcho };
-        new BatchWriter(socket).append(encodeBody(hello));
+        socketBatcher(socket).append(encodeBody(hello));
       });
     });
   }
 
   /** Bytes written but not yet taken by the kernel. */
   get pendingBytes(): number {
-    return this.writer.pendingBytes;
+    return this.writer.bufferedBytes + this.socket.writableLength;
   }
 
   /** False once the session is ending; new publishes then belong to the next session. */
@@ -238,6 +238,11 @@ export class Session {
     this.replies.clear();
     this.markClosed(reason);
   }
+}
+
+/** Writes of one tick go out together, at the end of the current microtask. */
+function socketBatcher(socket: net.Socket): FrameBatcher {
+  return new FrameBatcher({ write: (bytes) => socket.write(bytes), schedule: queueMicrotask });
 }
 
 function connectError(path: string, error: NodeJS.ErrnoException): SockbusError {

@@ -7,3 +7,4 @@ export * from './topic-trie.js';
 export * from './socket-path.js';
 export * from './version.js';
 export * from './bounded-cache.js';
+export * from './frame-batcher.js';

@@ -2,7 +2,6 @@ import { Packr, Unpackr } from 'msgpackr';
 import { BoundedCache } from './bounded-cache.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import { encodeFrame } from './frame.js';
-import { FRAME_HEADER_BYTES } from './limits.js';
 import { MsgpackCursor } from './msgpack-cursor.js';
 
 /**
@@ -205,20 +204,22 @@ export function encodeBody(message: EncodableMessage): Uint8Array {
   }
 }
 
+/** `[6, ` for a delivery of three or four elements: the only bytes a delivery does not share with its publish. */
+const DELIVERY_PREFIXES = [Buffer.from([0x93, MessageKind.Message]), Buffer.from([0x94, MessageKind.Message])] as const;
+
 /**
- * Turns a publish into the message frame every matching subscriber gets.
- * The two share their layout after the kind, so this copies bytes instead
- * of decoding and re-encoding the payload; one buffer serves every receiver.
+ * The body of the message every matching subscriber gets for a publish, as
+ * parts to write one after another. A publish and its delivery share their
+ * layout after the kind, so the payload is forwarded as the publisher's own
+ * bytes, never decoded or re-encoded, and the parts serve every receiver.
  */
+export function deliveryParts(publish: PublishFrame): readonly [Buffer, Buffer] {
+  return [DELIVERY_PREFIXES[publish.hasHeaders ? 1 : 0], publish.body.subarray(publish.topicOffset, publish.forwardEnd)];
+}
+
+/** The whole delivery frame for a publish, as one buffer. */
 export function deliveryFrameFor(publish: PublishFrame): Buffer {
-  const tail = publish.body.subarray(publish.topicOffset, publish.forwardEnd);
-  const bodyLength = 2 + tail.length;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyLength);
-  frame.writeUInt32BE(bodyLength, 0);
-  frame[FRAME_HEADER_BYTES] = 0x90 | (publish.hasHeaders ? 4 : 3);
-  frame[FRAME_HEADER_BYTES + 1] = MessageKind.Message;
-  tail.copy(frame, FRAME_HEADER_BYTES + 2);
-  return frame;
+  return encodeFrame(Buffer.concat(deliveryParts(publish)));
 }
 
 /** Decodes a frame body from a client. Throws ProtocolError naming the problem. */
@@ -228,7 +229,7 @@ export function decodeClientMessage(body: Buffer): ClientMessage {
   if (length === 0) throw invalid('a message is an array whose first element is its kind');
   const kind = cursor.readUint();
   if (kind === MessageKind.Publish) return decodePublish(body, cursor, length);
-  const fields = decodeWhole(body);
+  const fields = decodeWhole(body, 'checked');
   switch (kind) {
     case MessageKind.Hello: {
       const options = field(fields, 1, 'map', 'hello');
@@ -261,7 +262,9 @@ export function decodeClientMessage(body: Buffer): ClientMessage {
 
 /** Decodes a frame body from the broker. */
 export function decodeBrokerMessage(body: Buffer): BrokerMessage {
-  const fields = decodeWhole(body);
+  // The broker's frames carry payloads it has already checked, so the
+  // in-place pass is skipped here: it is on every delivery's path.
+  const fields = decodeWhole(body, 'trusted');
   if (fields.length === 0) throw invalid('a message is an array whose first element is its kind');
   const kind = fields[0];
   switch (kind) {
@@ -327,12 +330,18 @@ function decodePublish(body: Buffer, cursor: MsgpackCursor, length: number): Pub
   return { kind: MessageKind.Publish, topic, body, topicOffset, forwardEnd, hasHeaders };
 }
 
-function decodeWhole(body: Buffer): unknown[] {
-  // Checked in place first, so a malformed frame gets the same error from
-  // both decoders and trailing bytes are never silently ignored.
-  const cursor = new MsgpackCursor(body);
-  cursor.skipValue();
-  if (!cursor.atEnd) throw trailing();
+/**
+ * Decodes a whole frame body. From a client it is first checked in place,
+ * without recursion, so hostile nesting or trailing bytes get the same
+ * errors as on the publish path; msgpackr itself also refuses trailing
+ * bytes, and a too-deep value makes it throw, which becomes MALFORMED_FRAME.
+ */
+function decodeWhole(body: Buffer, source: 'checked' | 'trusted'): unknown[] {
+  if (source === 'checked') {
+    const cursor = new MsgpackCursor(body);
+    cursor.skipValue();
+    if (!cursor.atEnd) throw trailing();
+  }
   let value: unknown;
   try {
     value = unpacker.unpack(body);

@@ -1,16 +1,24 @@
-import type net from 'node:net';
-import { FRAME_HEADER_BYTES } from '../protocol/index.js';
+import { FRAME_HEADER_BYTES } from './limits.js';
+
+/** Where a batcher's bytes go, and how it asks to be flushed later. */
+export interface BatchSink {
+  write(bytes: Buffer): void;
+  /** Runs `flush` once the current burst of appends is over (a microtask, or the next tick). */
+  schedule(flush: () => void): void;
+}
 
 const CHUNK_BYTES = 64 * 1024;
 /** Below this much room, a fresh chunk is cheaper than many tiny writes. */
 const MIN_CHUNK_REMAINDER = 4 * 1024;
 
 /**
- * Coalesces frames into few large writes: frames are copied into a chunk,
- * and the chunk goes to the socket when it is full or at the end of the
- * current microtask. A burst of publishes costs one syscall per 64 KiB.
+ * Coalesces frames into few large writes: each frame is copied into a
+ * chunk, and the chunk goes to the sink when it is full or when the
+ * scheduled flush runs. A burst of frames costs one write per 64 KiB
+ * instead of one per frame, and no allocation per frame. Both the client
+ * and the broker write through one. No I/O of its own: the sink does that.
  */
-export class BatchWriter {
+export class FrameBatcher {
   private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   private start = 0;
   private end = 0;
@@ -20,11 +28,11 @@ export class BatchWriter {
     this.flush();
   };
 
-  constructor(private readonly socket: net.Socket) {}
+  constructor(private readonly sink: BatchSink) {}
 
-  /** Bytes accepted but not yet handed to the kernel. */
-  get pendingBytes(): number {
-    return this.end - this.start + this.socket.writableLength;
+  /** Bytes accepted but not yet handed to the sink. */
+  get bufferedBytes(): number {
+    return this.end - this.start;
   }
 
   /** Frames one msgpack body and queues it. */
@@ -32,15 +40,17 @@ export class BatchWriter {
     this.appendParts([body]);
   }
 
-  /** Frames a body given as consecutive parts (see encodePublishParts) and queues it. */
-  appendParts(parts: Uint8Array[]): void {
+  /** Frames a body given as consecutive parts and queues it. */
+  appendParts(parts: readonly Uint8Array[]): void {
     let bodyBytes = 0;
     for (const part of parts) bodyBytes += part.length;
     const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
     if (frameBytes > CHUNK_BYTES) {
       // Larger than a chunk: its own write, after what is already queued.
       this.flush();
-      this.socket.write(Buffer.concat([lengthPrefix(bodyBytes), ...parts], frameBytes));
+      const prefix = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+      prefix.writeUInt32BE(bodyBytes, 0);
+      this.sink.write(Buffer.concat([prefix, ...parts], frameBytes));
       return;
     }
     if (this.end + frameBytes > this.chunk.length) {
@@ -56,15 +66,15 @@ export class BatchWriter {
     this.end += frameBytes;
     if (!this.scheduled) {
       this.scheduled = true;
-      queueMicrotask(this.flushScheduled);
+      this.sink.schedule(this.flushScheduled);
     }
   }
 
-  /** Hands everything queued to the socket now. */
+  /** Hands everything queued to the sink now. */
   flush(): void {
     if (this.end === this.start) return;
-    this.socket.write(this.chunk.subarray(this.start, this.end));
-    // The written bytes belong to the socket now; keep filling after them.
+    this.sink.write(this.chunk.subarray(this.start, this.end));
+    // The written bytes belong to the sink now; keep filling after them.
     if (this.chunk.length - this.end >= MIN_CHUNK_REMAINDER) this.start = this.end;
     else this.renewChunk();
   }
@@ -74,10 +84,4 @@ export class BatchWriter {
     this.start = 0;
     this.end = 0;
   }
-}
-
-function lengthPrefix(length: number): Buffer {
-  const prefix = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-  prefix.writeUInt32BE(length, 0);
-  return prefix;
 }
