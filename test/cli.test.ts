@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnBroker, startBroker, startCli } from './helpers/broker.js';
 import { connectClient } from './helpers/clients.js';
-import { makeTempDir, PROJECT_ROOT, spawnNode } from './helpers/processes.js';
+import { BROKER_BIN, Child, CLI_BIN, makeTempDir, PROJECT_ROOT, spawnNode } from './helpers/processes.js';
 import { waitFor } from './helpers/wait.js';
 
 async function waitForSubscriptions(socketPath: string, count: number): Promise<void> {
@@ -129,6 +130,15 @@ describe('the sockbus command line', () => {
     await sub.waitForExit();
     expect(sub.exitCode).toBe(1);
     expect(sub.stderr).toBe(`sockbus: permission denied connecting to ${socketPath}\n`);
+  });
+
+  it('both bins run as programs of their own (executable, with a node shebang), as npx and npm install -g run them', async () => {
+    for (const bin of [CLI_BIN, BROKER_BIN]) {
+      const child = new Child(spawn(bin, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      await child.waitForExit();
+      expect(child.stderr).toBe('');
+      expect(child.stdout).toMatch(/^sockbusd? 0\.1\.0\n$/);
+    }
   });
 
   it('both programs answer --help and --version', async () => {

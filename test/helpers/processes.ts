@@ -27,6 +27,12 @@ export class Child {
         this.signal = signal;
         resolve();
       });
+      // A program that cannot even start (EACCES, ENOENT) never exits: say why instead.
+      process.once('error', (error) => {
+        this.stderr += `spawn failed: ${error.message}`;
+        this.exitCode = -1;
+        resolve();
+      });
     });
   }
 
