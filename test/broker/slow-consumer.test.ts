@@ -68,7 +68,10 @@ describe('a subscriber that stops reading', () => {
       await waitForCount(inbox, sent + 100);
     }
     await waitFor(async () => ((await publisher.brokerStats())['connections'] as number) === 2, 'the slow subscriber to be cut off');
-    expect(broker.child.stderr).toContain('closed: SLOW_CONSUMER: outbound buffer of 262144 bytes is full: the client does not read fast enough');
+    await waitFor(
+      () => broker.child.stderr.includes('closed: SLOW_CONSUMER: outbound buffer of 262144 bytes is full: the client does not read fast enough'),
+      'the broker to log why',
+    );
     slow.socket.resume();
     await slow.waitForClose();
   });

@@ -87,7 +87,8 @@ describe('the broker owns its socket file', () => {
     await broker.child.kill('SIGKILL');
     expect(lstatSync(broker.socketPath).isSocket()).toBe(true);
     const next = await startBroker({ socketPath: broker.socketPath, args: ['--log-level', 'info'] });
-    expect(next.child.stderr).toContain(`removed stale socket ${broker.socketPath}`);
+    // Logged on stderr before "listening" on stdout, but the two pipes arrive in no fixed order.
+    await waitFor(() => next.child.stderr.includes(`removed stale socket ${broker.socketPath}`), 'the broker to log the removal');
     await expectServing(broker.socketPath);
   });
 

@@ -22,7 +22,8 @@ export class Child {
     process.stdout?.setEncoding('utf8').on('data', (text: string) => (this.stdout += text));
     process.stderr?.setEncoding('utf8').on('data', (text: string) => (this.stderr += text));
     this.exited = new Promise((resolve) => {
-      process.once('exit', (code, signal) => {
+      // 'close', not 'exit': only then has all of the child's output been read.
+      process.once('close', (code, signal) => {
         this.exitCode = code;
         this.signal = signal;
         resolve();

@@ -46,7 +46,8 @@ describe('a hung broker', () => {
     const frozen = await RawConnection.open(broker.socketPath);
     await frozen.waitForKind(MessageKind.Ping);
     await frozen.waitForClose();
-    expect(broker.child.stderr).toContain('closed: TIMEOUT: no answer to a keepalive ping within 100 ms');
+    // stderr is a pipe of its own: its line may arrive after the socket closed.
+    await waitFor(() => broker.child.stderr.includes('closed: TIMEOUT: no answer to a keepalive ping within 100 ms'), 'the broker to log why');
     expect(observer.state).toBe('connected');
     await observer.flush();
   });
@@ -66,7 +67,11 @@ describe('the socket file removed or replaced under a running broker', () => {
         return false;
       }
     }, 'the broker to re-create its socket file');
-    expect(broker.child.stderr).toContain(`socket file ${broker.socketPath} had been removed or replaced; re-created it`);
+    // The file appears at bind time; the log line follows it and crosses a pipe.
+    await waitFor(
+      () => broker.child.stderr.includes(`socket file ${broker.socketPath} had been removed or replaced; re-created it`),
+      'the broker to report the re-creation',
+    );
     // The existing connection never noticed; a new client can reach the broker again.
     const late = await connectClient(broker.socketPath);
     late.publish('file.after', 'reachable');
