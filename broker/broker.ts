@@ -5,6 +5,7 @@ import {
   ErrorCode,
   ProtocolError,
   MessageKind,
+  TopicTrie,
   VERSION,
   type ClientMessage,
   type PublishFrame,
@@ -15,14 +16,14 @@ import type { Logger } from './log.js';
 import type { BrokerLimits, BrokerOptions } from './options.js';
 import { SocketOwner } from './socket-file.js';
 import { BrokerCounters } from './stats.js';
-import { SubscriptionIndex } from './subscription-index.js';
 
 
 /** Accepts connections, keeps the routing table and the counters, and shuts down cleanly. */
 export class Broker implements ConnectionHost, HandlerContext {
   readonly counters = new BrokerCounters();
   readonly serverName = `sockbusd ${VERSION}`;
-  private readonly index = new SubscriptionIndex<Connection>();
+  /** The routing table: which connections subscribed to patterns matching a topic. */
+  private readonly index = new TopicTrie<Connection>();
   private readonly connections = new Map<number, Connection>();
   private readonly startedAt = Date.now();
   private nextConnectionId = 1;
@@ -64,7 +65,7 @@ export class Broker implements ConnectionHost, HandlerContext {
 
   route(publish: PublishFrame, from: Connection): void {
     this.counters.messagesIn++;
-    const subscribers = this.index.subscribersOf(publish.topic);
+    const subscribers = this.index.matching(publish.topic);
     if (subscribers.length === 0) return;
     const parts = deliveryParts(publish);
     const bodyBytes = parts[0].length + parts[1].length;

@@ -13,7 +13,6 @@ import type { Logger } from './log.js';
 import type { BrokerLimits } from './options.js';
 import { Outbound } from './outbound.js';
 import { BrokerCounters, ConnectionCounters } from './stats.js';
-import type { Routable } from './subscription-index.js';
 
 /** `handshake` until hello, `open` while serving, `closing` while flushing a last error or going-away. */
 export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';
@@ -39,8 +38,7 @@ const RECOVERABLE_ERRORS: ReadonlySet<string> = new Set([
  * broker, and writes through its single outbound path. Routing and policy
  * live elsewhere.
  */
-export class Connection implements Routable {
-  routeEpoch = 0;
+export class Connection {
   state: ConnectionState = 'handshake';
   name = '';
   noEcho = false;

@@ -68,8 +68,6 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private readonly routes = new TopicTrie<Subscription<any>>();
   private readonly offline: OfflineQueue;
   private readonly publishableTopics = new BoundedCache<string, boolean>();
-  /** Subscriptions matching a topic, cached until the subscriptions change. */
-  private readonly routeAnswers = new BoundedCache<string, Subscription<any>[]>();
   private nextSubscriptionId = 1;
   private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
   private connectedWaiters: Array<() => void> = [];
@@ -120,7 +118,6 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     const subscription = new Subscription<T>(this, this.nextSubscriptionId++, pattern, handler, this.options.subscriptionQueueMessages);
     this.subscriptions.set(subscription.id, subscription);
     this.routes.add(pattern, subscription);
-    this.routeAnswers.clear();
     this.session?.send(encodeBody({ kind: MessageKind.Subscribe, subscriptionId: subscription.id, pattern }));
     return subscription;
   }
@@ -128,7 +125,6 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   unsubscribe(subscription: Subscription<any>): void {
     if (!this.subscriptions.delete(subscription.id)) return;
     this.routes.remove(subscription.pattern, subscription);
-    this.routeAnswers.clear();
     subscription.end();
     this.session?.send(encodeBody({ kind: MessageKind.Unsubscribe, subscriptionId: subscription.id }));
   }
@@ -226,8 +222,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         if (subscription) {
           this.subscriptions.delete(subscription.id);
           this.routes.remove(subscription.pattern, subscription);
-          this.routeAnswers.clear();
-          subscription.end(error);
+                subscription.end(error);
         }
         this.emit('error', error);
         return;
@@ -243,7 +238,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private dispatch(topic: string, data: unknown, headers: Headers | undefined): void {
     this.counters.received++;
     const message = headers ? { topic, data, headers } : { topic, data };
-    for (const subscription of this.subscriptionsFor(topic)) {
+    for (const subscription of this.routes.matching(topic)) {
       try {
         subscription.deliver(message);
       } catch (error) {
@@ -251,14 +246,6 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         this.emit('error', new SockbusError(ErrorCode.HandlerFailed, `handler of ${subscription.pattern} threw: ${(error as Error).message}`, { cause: error }));
       }
     }
-  }
-
-  private subscriptionsFor(topic: string): Subscription<any>[] {
-    const known = this.routeAnswers.get(topic);
-    if (known) return known;
-    const matching: Subscription<any>[] = [];
-    this.routes.match(topic, (subscription) => matching.push(subscription));
-    return this.routeAnswers.set(topic, matching);
   }
 
   private sendNow(parts: Uint8Array[], bodyBytes: number): void {

@@ -1,3 +1,4 @@
+import { BoundedCache } from './bounded-cache.js';
 import { SINGLE_WILDCARD, TAIL_WILDCARD, TOKEN_SEPARATOR } from './topics.js';
 
 /**
@@ -27,6 +28,8 @@ class TrieNode<T> {
 export class TopicTrie<T> {
   private readonly root = new TrieNode<T>();
   private patternCount = 0;
+  /** Answers of matching(), per topic, until the patterns change. */
+  private readonly answers = new BoundedCache<string, readonly T[]>();
 
   /** Stored (pattern, value) pairs, counting repeats. */
   get size(): number {
@@ -35,25 +38,42 @@ export class TopicTrie<T> {
 
   add(pattern: string, value: T): void {
     let node = this.root;
-    const tokens = pattern.split(TOKEN_SEPARATOR);
-    for (const token of tokens) {
+    let endsWithTail = false;
+    for (const token of pattern.split(TOKEN_SEPARATOR)) {
       if (token === TAIL_WILDCARD) {
-        increment(node.tail, value);
-        this.patternCount++;
-        return;
+        endsWithTail = true;
+        break;
       }
       node = token === SINGLE_WILDCARD ? (node.single ??= new TrieNode()) : childFor(node, token);
     }
-    increment(node.exact, value);
+    increment(endsWithTail ? node.tail : node.exact, value);
     this.patternCount++;
+    this.answers.clear();
   }
 
   /** Removes one (pattern, value) pair; returns false when it was not stored. */
   remove(pattern: string, value: T): boolean {
     const tokens = pattern.split(TOKEN_SEPARATOR);
     const removed = removeFrom(this.root, tokens, 0, value);
-    if (removed) this.patternCount--;
+    if (removed) {
+      this.patternCount--;
+      this.answers.clear();
+    }
     return removed;
+  }
+
+  /**
+   * The values with a pattern matching the topic, each once however many of
+   * its patterns match. Cached per topic until the patterns change: topics
+   * repeat heavily on a bus, so a steady stream costs one map lookup per
+   * message. The array is shared; callers must not change it.
+   */
+  matching(topic: string): readonly T[] {
+    const known = this.answers.get(topic);
+    if (known) return known;
+    const found = new Set<T>();
+    this.match(topic, (value) => found.add(value));
+    return this.answers.set(topic, [...found]);
   }
 
   /**

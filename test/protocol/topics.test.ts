@@ -98,6 +98,22 @@ describe('matching', () => {
     }
   });
 
+  it('matching() gives each value once, and forgets its cached answers when patterns change', () => {
+    const trie = new TopicTrie<string>();
+    trie.add('a.>', 'wide');
+    trie.add('a.b', 'wide'); // the same value by a second pattern
+    trie.add('a.b', 'narrow');
+    expect([...trie.matching('a.b')].sort()).toEqual(['narrow', 'wide']);
+    expect(trie.matching('a.b')).toBe(trie.matching('a.b')); // served from the cache
+    trie.remove('a.b', 'narrow');
+    expect(trie.matching('a.b')).toEqual(['wide']);
+    trie.add('*.b', 'late');
+    expect([...trie.matching('a.b')].sort()).toEqual(['late', 'wide']);
+    trie.remove('a.>', 'wide');
+    trie.remove('a.b', 'wide');
+    expect(trie.matching('a.b')).toEqual(['late']);
+  });
+
   it('counts repeats and prunes emptied branches', () => {
     const trie = new TopicTrie<number>();
     trie.add('a.b', 1);
