@@ -1,14 +1,12 @@
 import {
-  BoundedCache,
   encodeBody,
   ErrorCode,
-  isSystemTopic,
   MAX_TOPIC_BYTES,
   MessageKind,
   patternProblem,
   PROTOCOL_VERSIONS,
+  publishRefusal,
   ProtocolError,
-  topicProblem,
   type ClientMessage,
   type Hello,
   type PublishFrame,
@@ -77,23 +75,8 @@ function handleHello(context: HandlerContext, connection: Connection, hello: Hel
   );
 }
 
-/** Why a publish topic is refused, by topic: topics repeat, and checking one costs a regex and a split. */
-const publishTopicRefusals = new BoundedCache<string, { code: string; message: string } | null>();
-
-function publishTopicRefusal(topic: string): { code: string; message: string } | null {
-  const known = publishTopicRefusals.get(topic);
-  if (known !== undefined) return known;
-  const problem = topicProblem(topic);
-  if (problem) return publishTopicRefusals.set(topic, { code: ErrorCode.InvalidTopic, message: problem });
-  if (isSystemTopic(topic)) {
-    const message = `topic ${topic} is reserved for the broker; clients may subscribe to $SYS. topics but not publish on them`;
-    return publishTopicRefusals.set(topic, { code: ErrorCode.ReservedTopic, message });
-  }
-  return publishTopicRefusals.set(topic, null);
-}
-
 function handlePublish(context: HandlerContext, connection: Connection, publish: PublishFrame): void {
-  const refusal = publishTopicRefusal(publish.topic);
+  const refusal = publishRefusal(publish.topic);
   if (refusal) return connection.refuse(refusal.code, refusal.message);
   connection.counters.messagesIn++;
   context.route(publish, connection);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { assertValidPattern, assertValidTopic, VERSION } from '../protocol/index.js';
+import { assertPublishable, assertValidPattern, VERSION } from '../protocol/index.js';
 import { connect, SockbusError, type Client } from './index.js';
 import { messageToJsonLine, parseData } from './json-lines.js';
 
@@ -42,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'pub': {
       const [topic, data] = expectArguments(rest, 1, 2, 'pub TOPIC [DATA]');
-      assertValidTopic(topic); // before connecting, so a typo is reported as such even with no broker
+      assertPublishable(topic!); // before connecting, so a typo is reported as such even with no broker
       const client = await connect(clientOptions);
       await publish(client, topic!, data, count ?? 1, parseHeaders(values.header ?? []));
       return 0;

@@ -1,13 +1,11 @@
 import { EventEmitter } from 'eventemitter3';
 import {
-  BoundedCache,
+  assertPublishable,
   assertValidPattern,
-  assertValidTopic,
   DEFAULT_MAX_FRAME_BYTES,
   encodeBody,
   encodePublishParts,
   ErrorCode,
-  isSystemTopic,
   MessageKind,
   SockbusError,
   TopicTrie,
@@ -67,7 +65,6 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private readonly subscriptions = new Map<number, Subscription<any>>();
   private readonly routes = new TopicTrie<Subscription<any>>();
   private readonly offline: OfflineQueue;
-  private readonly publishableTopics = new BoundedCache<string, boolean>();
   private nextSubscriptionId = 1;
   private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
   private connectedWaiters: Array<() => void> = [];
@@ -99,7 +96,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   /** Encodes and sends a message, or queues it while disconnected. Throws on an invalid topic or an oversize message. */
   publish(topic: string, data: unknown, options: PublishOptions = {}): void {
     this.assertOpen();
-    this.assertPublishable(topic);
+    assertPublishable(topic); // before anything is sent: the broker would refuse it
     const parts = encodePublishParts(topic, data, options.headers);
     let bodyBytes = 0;
     for (const part of parts) bodyBytes += part.length;
@@ -257,13 +254,6 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     session.sendPublish(parts);
   }
 
-  /** Throws on a topic that cannot be published on; topics that passed before are remembered. */
-  private assertPublishable(topic: string): void {
-    if (this.publishableTopics.get(topic)) return;
-    assertValidTopic(topic);
-    if (isSystemTopic(topic)) throw new SockbusError(ErrorCode.ReservedTopic, `topic ${topic} is reserved for the broker`);
-    this.publishableTopics.set(topic, true);
-  }
 
   private sendLater(body: Uint8Array): void {
     const dropped = this.offline.push(body);

@@ -1,3 +1,4 @@
+import { BoundedCache } from './bounded-cache.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import { MAX_TOPIC_BYTES } from './limits.js';
 
@@ -26,11 +27,6 @@ export function patternProblem(pattern: string): string | null {
   return nameProblem(pattern, true);
 }
 
-export function assertValidTopic(topic: unknown): asserts topic is string {
-  const problem = typeof topic === 'string' ? topicProblem(topic) : 'topic must be a string';
-  if (problem) throw new ProtocolError(ErrorCode.InvalidTopic, problem);
-}
-
 export function assertValidPattern(pattern: unknown): asserts pattern is string {
   const problem = typeof pattern === 'string' ? patternProblem(pattern) : 'pattern must be a string';
   if (problem) throw new ProtocolError(ErrorCode.InvalidPattern, problem);
@@ -38,6 +34,34 @@ export function assertValidPattern(pattern: unknown): asserts pattern is string 
 
 export function isSystemTopic(topic: string): boolean {
   return topic.startsWith(SYSTEM_PREFIX);
+}
+
+/** Why a client may not publish on a topic: invalid, or the broker's own. */
+export interface PublishRefusal {
+  code: typeof ErrorCode.InvalidTopic | typeof ErrorCode.ReservedTopic;
+  message: string;
+}
+
+// Topics repeat, and checking one costs a regex and a split: remember verdicts.
+const publishVerdicts = new BoundedCache<string, PublishRefusal | null>();
+
+/** Why `topic` cannot be published on, or null; the one rule client and broker both apply. */
+export function publishRefusal(topic: string): PublishRefusal | null {
+  const known = publishVerdicts.get(topic);
+  if (known !== undefined) return known;
+  const problem = topicProblem(topic);
+  if (problem) return publishVerdicts.set(topic, { code: ErrorCode.InvalidTopic, message: problem });
+  if (isSystemTopic(topic)) {
+    const message = `topic ${topic} is reserved for the broker; clients may subscribe to $SYS. topics but not publish on them`;
+    return publishVerdicts.set(topic, { code: ErrorCode.ReservedTopic, message });
+  }
+  return publishVerdicts.set(topic, null);
+}
+
+/** Throws the refusal publishRefusal() finds, for callers that stop on it. */
+export function assertPublishable(topic: string): void {
+  const refusal = publishRefusal(topic);
+  if (refusal) throw new ProtocolError(refusal.code, refusal.message);
 }
 
 function nameProblem(name: string, wildcardsAllowed: boolean): string | null {

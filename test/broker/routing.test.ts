@@ -116,7 +116,7 @@ describe('routing through a real broker', () => {
     });
     expect(thrownBy(() => client.publish('$SYS.fake', 1))).toMatchObject({
       code: 'RESERVED_TOPIC',
-      message: 'topic $SYS.fake is reserved for the broker',
+      message: 'topic $SYS.fake is reserved for the broker; clients may subscribe to $SYS. topics but not publish on them',
     });
     const inbox = await collect(client, 'still.works');
     client.publish('still.works', true);
