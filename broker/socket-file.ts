@@ -19,6 +19,8 @@ import type { Logger } from './log.js';
 export class SocketOwner {
   private verifying = false;
   private watch: NodeJS.Timeout | null = null;
+  /** The last reason re-creating failed, so a lasting problem is logged once, not every check. */
+  private lastFailure: string | null = null;
 
   private constructor(
     readonly path: string,
@@ -53,10 +55,9 @@ export class SocketOwner {
     this.watch = setInterval(() => void this.verify(), intervalMs).unref();
   }
 
-  /** Re-creates the socket file if it was removed or replaced; returns whether it is ours now. */
-  async verify(): Promise<boolean> {
-    if (isSameFile(this.path, this.identity)) return true;
-    if (this.verifying) return false;
+  /** Re-creates the socket file if it was removed or replaced. */
+  private async verify(): Promise<void> {
+    if (this.verifying || isSameFile(this.path, this.identity)) return;
     this.verifying = true;
     try {
       await clearStaleSocket(this.path, this.log);
@@ -66,11 +67,14 @@ export class SocketOwner {
       this.server = await listenWithMode(this.path, this.mode);
       this.serve(this.server);
       this.identity = lstatSync(this.path);
+      this.lastFailure = null;
       this.log.warn(`socket file ${this.path} had been removed or replaced; re-created it`);
-      return true;
     } catch (error) {
-      this.log.error(`socket file ${this.path} was removed or replaced and cannot be re-created: ${(error as Error).message}`);
-      return false;
+      const reason = (error as Error).message;
+      if (reason !== this.lastFailure) {
+        this.lastFailure = reason;
+        this.log.error(`socket file ${this.path} was removed or replaced and cannot be re-created: ${reason}`);
+      }
     } finally {
       this.verifying = false;
     }
