@@ -120,9 +120,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   }
 
   unsubscribe(subscription: Subscription<any>): void {
-    if (!this.subscriptions.delete(subscription.id)) return;
-    this.routes.remove(subscription.pattern, subscription);
-    subscription.end();
+    if (!this.forget(subscription)) return;
     this.session?.send(encodeBody({ kind: MessageKind.Unsubscribe, subscriptionId: subscription.id }));
   }
 
@@ -215,12 +213,9 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         return;
       case MessageKind.Error: {
         const error = new SockbusError(message.code, message.message);
+        // An error about a subscription means the broker refused it: it ends here too.
         const subscription = message.subscriptionId === undefined ? undefined : this.subscriptions.get(message.subscriptionId);
-        if (subscription) {
-          this.subscriptions.delete(subscription.id);
-          this.routes.remove(subscription.pattern, subscription);
-                subscription.end(error);
-        }
+        if (subscription) this.forget(subscription, error);
         this.emit('error', error);
         return;
       }
@@ -254,6 +249,13 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     session.sendPublish(parts);
   }
 
+  /** Removes a subscription locally and ends it; false when it was already gone. */
+  private forget(subscription: Subscription<any>, error?: SockbusError): boolean {
+    if (!this.subscriptions.delete(subscription.id)) return false;
+    this.routes.remove(subscription.pattern, subscription);
+    subscription.end(error);
+    return true;
+  }
 
   private sendLater(body: Uint8Array): void {
     const dropped = this.offline.push(body);
