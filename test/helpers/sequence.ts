@@ -6,9 +6,10 @@ import type { Client } from '../../client/index.js';
  * and every missing number is accounted for by something the user was told:
  * - the publisher's "unconfirmed" notice when its connection died with
  *   publishes in flight (those numbers are the last `count` it had published);
- * - the subscriber's own disconnection: a message published between the
- *   last one it received before its connection died and its resubscription
- *   was in flight or never its to receive, and it was told it was away;
+ * - the subscriber's own disconnection: a message that comes, in its
+ *   publisher's order, after the last one the subscriber had when its
+ *   connection died, and was published before it had resubscribed, was in
+ *   flight or never its to receive, and it was told it was away;
  * - the broker's dropped notices to the subscriber (counts, not numbers).
  * No vitest here, so the soak and fuzz runs and the bench can use it too.
  */
@@ -53,10 +54,12 @@ export class SequenceSubscriber {
   received = 0;
   duplicatesOrReordered = 0;
   brokerDropped = 0;
-  /** Intervals during which this subscriber was not subscribed at the broker. */
-  readonly away: Array<[number, number]> = [];
-  private awaySince: number | null = null;
-  private lastReceivedAt = 0;
+  /**
+   * Each time this subscriber was away: the last number it had from each
+   * publisher when its connection died, and when it was subscribed again.
+   */
+  readonly away: Array<{ lastSeen: ReadonlyMap<string, number>; until: number }> = [];
+  private awayFrom: ReadonlyMap<string, number> | null = null;
 
   constructor(
     readonly client: Client,
@@ -66,7 +69,7 @@ export class SequenceSubscriber {
     client.on('dropped', (notice) => {
       if (notice.source === 'broker') this.brokerDropped += notice.count;
     });
-    client.on('disconnect', () => (this.awaySince ??= this.lastReceivedAt || Date.now()));
+    client.on('disconnect', () => (this.awayFrom ??= new Map(this.lastSeen)));
     client.on('reconnect', () => {
       // Subscribed again once the broker has processed the resubscription.
       client.flush().then(
@@ -77,18 +80,17 @@ export class SequenceSubscriber {
   }
 
   get reconnected(): boolean {
-    return this.awaySince === null;
+    return this.awayFrom === null;
   }
 
   private back(): void {
-    if (this.awaySince === null) return;
-    this.away.push([this.awaySince, Date.now()]);
-    this.awaySince = null;
+    if (this.awayFrom === null) return;
+    this.away.push({ lastSeen: this.awayFrom, until: Date.now() });
+    this.awayFrom = null;
   }
 
   private receive({ publisher, seq }: SequencedMessage): void {
     this.received++;
-    this.lastReceivedAt = Date.now();
     const last = this.lastSeen.get(publisher) ?? 0;
     if (seq <= last) {
       this.duplicatesOrReordered++;
@@ -139,8 +141,11 @@ export function checkSequences(publishers: SequencePublisher[], subscribers: Seq
       for (let trailing = last + 1; trailing <= publisher.seq; trailing++) missing.push(trailing);
       for (const seq of missing) {
         const inDoubt = publisher.unconfirmed.some(([first, lastInRange]) => seq >= first && seq <= lastInRange);
+        // After the last it had from this publisher when it went away, and before it was back.
         const publishedAt = publisher.publishedAt[seq]!;
-        const whileAway = subscriber.away.some(([from, to]) => publishedAt >= from && publishedAt <= to);
+        const whileAway = subscriber.away.some(
+          (away) => seq > (away.lastSeen.get(publisher.name) ?? 0) && publishedAt <= away.until,
+        );
         if (inDoubt) report.missingUnconfirmed++;
         else if (whileAway) report.missingWhileAway++;
         else unexplained++;
