@@ -2,6 +2,7 @@ import net from 'node:net';
 import {
   decodeBrokerMessage,
   encodeBody,
+  encodeMessage,
   ErrorCode,
   FrameBatcher,
   FrameDecoder,
@@ -123,7 +124,7 @@ export class Session {
       });
       socket.once('connect', () => {
         const hello: EncodableMessage = { kind: MessageKind.Hello, version: PROTOCOL_VERSION, name: options.name, noEcho: options.noEcho };
-        socketBatcher(socket).append(encodeBody(hello));
+        socket.write(encodeMessage(hello));
       });
     });
   }
