@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { Redis } from 'ioredis';
 import type mqtt from 'mqtt';
 import { connect as sockbusConnect } from '../client/index.js';
-import { FRAME_HEADER_BYTES } from '../protocol/index.js';
+import { FRAME_HEADER_BYTES, FrameDecoder } from '../protocol/index.js';
 
 // The peers' client libraries are loaded only by the process that uses them:
 // every benchmark process starts faster, and a run of one system needs only its own.
@@ -51,18 +51,8 @@ async function rawClient(path: string): Promise<BenchClient> {
   const socket = net.connect(path);
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   let listener: ((payload: Uint8Array) => void) | null = null;
-  let pending: Buffer = Buffer.alloc(0);
-  socket.on('data', (chunk: Buffer) => {
-    const data = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    let offset = 0;
-    while (data.length - offset >= FRAME_HEADER_BYTES) {
-      const end = offset + FRAME_HEADER_BYTES + data.readUInt32BE(offset);
-      if (end > data.length) break;
-      listener?.(data.subarray(offset + FRAME_HEADER_BYTES, end));
-      offset = end;
-    }
-    pending = data.subarray(offset);
-  });
+  const decoder = new FrameDecoder(64 * 1024 * 1024, (payload) => listener?.(payload));
+  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
   let corked = false;
   return {
     async subscribe(_topic, onMessage) {

@@ -31,6 +31,9 @@ function forward(from: net.Socket, frame: Buffer): void {
 }
 
 const server = net.createServer((socket) => {
+  // Split by hand rather than with FrameDecoder: the relay forwards each
+  // frame's own bytes, length prefix included, and the decoder hands out
+  // bodies only.
   let pending: Buffer = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     let data = pending.length ? Buffer.concat([pending, chunk]) : chunk;
