@@ -1,33 +1,47 @@
 import type net from 'node:net';
 import {
-  deliveryParts,
+  BrokerEventMessage,
   encodeBody,
   ErrorCode,
+  hasNilData,
+  keptValueOf,
+  partsLength,
   ProtocolError,
   MessageKind,
-  TopicTrie,
+  PublishedMessage,
+  replyParts,
+  retainedParts,
   VERSION,
   type ClientMessage,
   type PublishFrame,
+  type RespondFrame,
+  type Subscribe,
 } from '../protocol/index.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { handleClientMessage, type HandlerContext } from './handlers.js';
 import type { Logger } from './log.js';
 import type { BrokerLimits, BrokerOptions } from './options.js';
+import { presenceOf } from './presence.js';
+import { ReplyAddresses } from './reply-address.js';
+import { RetainedStore } from './retained-store.js';
+import { Router } from './router.js';
 import { SocketOwner } from './socket-file.js';
+import { StateFile } from './state-file.js';
 import { BrokerCounters } from './stats.js';
-
 
 /** Accepts connections, keeps the routing table and the counters, and shuts down cleanly. */
 export class Broker implements ConnectionHost, HandlerContext {
   readonly counters = new BrokerCounters();
   readonly serverName = `sockbusd ${VERSION}`;
-  /** The routing table: which connections subscribed to patterns matching a topic. */
-  private readonly index = new TopicTrie<Connection>();
+  private readonly router = new Router();
+  private readonly retained: RetainedStore;
+  private readonly stateFile: StateFile | null;
+  private readonly replyAddresses = new ReplyAddresses();
   private readonly connections = new Map<number, Connection>();
   private readonly startedAt = Date.now();
   private nextConnectionId = 1;
   private readonly sweeper: NodeJS.Timeout;
+  private shuttingDown = false;
 
   private socket: SocketOwner | null = null;
 
@@ -39,10 +53,13 @@ export class Broker implements ConnectionHost, HandlerContext {
     const { handshakeTimeoutMs, frameTimeoutMs, keepaliveMs } = options.limits;
     const sweepEveryMs = Math.min(1000, Math.max(20, Math.min(handshakeTimeoutMs, frameTimeoutMs, keepaliveMs) / 4));
     this.sweeper = setInterval(() => this.sweep(), sweepEveryMs).unref();
+    this.retained = new RetainedStore(options.limits);
+    this.stateFile = options.statePath ? new StateFile(options.statePath, log, () => this.retained.entries()) : null;
   }
 
-  /** Takes the socket path and starts serving; rejects with why the path cannot be had. */
+  /** Restores saved state, takes the socket path and starts serving; rejects with why it cannot. */
   async listen(): Promise<void> {
+    await this.restoreState();
     const { socketPath, mode, socketCheckMs } = this.options;
     this.socket = await SocketOwner.claim(socketPath, mode, this.log, (client) => this.accept(client));
     this.socket.watchFile(socketCheckMs);
@@ -56,31 +73,68 @@ export class Broker implements ConnectionHost, HandlerContext {
     handleClientMessage(this, connection, message);
   }
 
-  forget(connection: Connection): void {
-    for (const pattern of connection.subscriptions.values()) this.index.remove(pattern, connection);
-    connection.subscriptions.clear();
-    this.connections.delete(connection.id);
-    this.log.debug(`${connection.description} disconnected`);
+  opened(connection: Connection): void {
+    connection.announced = true;
+    this.announce('$SYS.client.connected', presenceOf(connection));
   }
 
-  route(publish: PublishFrame, from: Connection): void {
-    this.counters.messagesIn++;
-    const subscribers = this.index.matching(publish.topic);
-    if (subscribers.length === 0) return;
-    const parts = deliveryParts(publish);
-    const bodyBytes = parts[0].length + parts[1].length;
-    for (const subscriber of subscribers) {
-      if (subscriber === from && from.noEcho) continue;
-      subscriber.deliver(parts, bodyBytes);
+  forget(connection: Connection): void {
+    for (const subscription of connection.subscriptions.values()) this.router.remove(connection, subscription);
+    connection.subscriptions.clear();
+    this.connections.delete(connection.id);
+    this.log.debug(`${connection.description} disconnected: ${connection.closeReason}`);
+    if (connection.announced && !this.shuttingDown) {
+      this.announce('$SYS.client.disconnected', { ...presenceOf(connection), reason: connection.closeReason });
     }
   }
 
-  addSubscription(connection: Connection, pattern: string): void {
-    this.index.add(pattern, connection);
+  publish(publish: PublishFrame, from: Connection): void {
+    this.counters.messagesIn++;
+    if (publish.retain) this.retain(publish, from);
+    this.router.route(new PublishedMessage(publish), from);
   }
 
-  removeSubscription(connection: Connection, pattern: string): void {
-    this.index.remove(pattern, connection);
+  /** Routes a request with a reply address, or answers at once that nobody could respond. */
+  request(publish: PublishFrame & { requestId: number }, from: Connection): void {
+    this.counters.messagesIn++;
+    this.counters.requests++;
+    const reply = this.replyAddresses.addressFor(from.id, publish.requestId);
+    if (this.router.route(new PublishedMessage(publish, reply), from) > 0) return;
+    this.counters.noResponders++;
+    const error = { code: ErrorCode.NoResponders, message: `no responders: nothing subscribes to ${publish.topic}` };
+    from.send(encodeBody({ kind: MessageKind.Reply, requestId: publish.requestId, data: null, error }));
+  }
+
+  respond(respond: RespondFrame, from: Connection): void {
+    const target = this.replyAddresses.resolve(respond.replyTo);
+    if (target === 'invalid') {
+      return from.refuse(ErrorCode.InvalidMessage, `respond: ${JSON.stringify(respond.replyTo)} is not a reply address this broker gave out`);
+    }
+    const requester = target === 'stale' ? undefined : this.connections.get(target.connectionId);
+    if (!requester || target === 'stale') {
+      // The requester is gone (or the broker restarted since): like NATS, the reply has nowhere to go.
+      this.counters.repliesUndeliverable++;
+      return;
+    }
+    this.counters.replies++;
+    const parts = replyParts(respond, target.requestId);
+    requester.deliver(parts, partsLength(parts));
+  }
+
+  subscribe(connection: Connection, { subscriptionId, pattern, queue }: Subscribe): void {
+    connection.subscriptions.set(subscriptionId, this.router.add(connection, subscriptionId, pattern, queue));
+    // A queue group shares live work; replaying old values to each new member would duplicate them.
+    if (queue !== undefined) return;
+    for (const value of this.retained.matching(pattern)) {
+      const parts = retainedParts(value, subscriptionId);
+      connection.deliver(parts, partsLength(parts));
+    }
+  }
+
+  unsubscribe(connection: Connection, subscriptionId: number): void {
+    const subscription = connection.subscriptions.get(subscriptionId)!;
+    connection.subscriptions.delete(subscriptionId);
+    this.router.remove(connection, subscription);
   }
 
   snapshot(): Record<string, unknown> {
@@ -92,13 +146,20 @@ export class Broker implements ConnectionHost, HandlerContext {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       connections: this.connections.size,
       connectionsTotal: counters.connectionsTotal,
-      subscriptions: this.index.size,
+      subscriptions: this.router.size,
       messagesIn: counters.messagesIn,
       bytesIn: counters.bytesIn,
       messagesOut: counters.messagesOut,
       bytesOut: counters.bytesOut,
       dropped: counters.dropped,
       errors: counters.errors,
+      requests: counters.requests,
+      noResponders: counters.noResponders,
+      replies: counters.replies,
+      repliesUndeliverable: counters.repliesUndeliverable,
+      retained: this.retained.count,
+      retainedBytes: this.retained.totalBytes,
+      retainedRefused: this.retained.refused,
       clients: [...this.connections.values()].map((connection) => ({
         id: connection.id,
         name: connection.name,
@@ -118,6 +179,7 @@ export class Broker implements ConnectionHost, HandlerContext {
    * bounded by the close timeout.
    */
   async shutdown(reason: string): Promise<void> {
+    this.shuttingDown = true;
     clearInterval(this.sweeper);
     this.socket?.close();
     const goingAway = encodeBody({ kind: MessageKind.GoingAway, reason });
@@ -127,6 +189,7 @@ export class Broker implements ConnectionHost, HandlerContext {
       return connection.closed;
     });
     await Promise.all(closed);
+    await this.stateFile?.flush();
   }
 
   private accept(client: net.Socket): void {
@@ -139,6 +202,28 @@ export class Broker implements ConnectionHost, HandlerContext {
     }
     this.connections.set(connection.id, connection);
     this.log.debug(`connection ${connection.id} accepted`);
+  }
+
+  /** Keeps or clears the topic's retained value; a refusal is reported, and the publish is still delivered. */
+  private retain(publish: PublishFrame, from: Connection): void {
+    const refusal = this.retained.set(publish.topic, hasNilData(publish) ? null : keptValueOf(publish));
+    if (refusal) from.refuse(ErrorCode.RetainedStoreFull, refusal);
+    else this.stateFile?.requestSave();
+  }
+
+  private async restoreState(): Promise<void> {
+    if (!this.stateFile) return;
+    const saved = await this.stateFile.load();
+    let refused = 0;
+    for (const entry of saved) if (this.retained.set(entry.topic, entry)) refused++;
+    this.retained.refused = 0; // the counter is for refusals clients saw
+    const note = refused ? `; ${refused} did not fit the retained bounds and were left out` : '';
+    this.log.info(`restored ${saved.length - refused} retained values from ${this.stateFile.path}${note}`);
+  }
+
+  /** Publishes one of the broker's own events to whoever subscribes to it. */
+  private announce(topic: string, data: unknown): void {
+    this.router.route(new BrokerEventMessage(topic, data), null);
   }
 
   private sweep(): void {

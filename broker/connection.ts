@@ -12,6 +12,7 @@ import {
 import type { Logger } from './log.js';
 import type { BrokerLimits } from './options.js';
 import { Outbound } from './outbound.js';
+import type { BrokerSubscription } from './router.js';
 import { BrokerCounters, ConnectionCounters } from './stats.js';
 
 /** `handshake` until hello, `open` while serving, `closing` while flushing a last error or going-away. */
@@ -42,8 +43,12 @@ export class Connection {
   state: ConnectionState = 'handshake';
   name = '';
   noEcho = false;
-  /** Subscription id → pattern, as the client registered them. */
-  readonly subscriptions = new Map<number, string>();
+  /** Subscriptions by the id the client gave them. */
+  readonly subscriptions = new Map<number, BrokerSubscription>();
+  /** Why the connection ended, for the presence event; set by whoever ends it first. */
+  closeReason: string | null = null;
+  /** Set once its arrival was announced on `$SYS.client.connected`, so its departure is too. */
+  announced = false;
   readonly counters = new ConnectionCounters();
   readonly connectedAt = Date.now();
   /** Settles once the socket is fully closed. */
@@ -72,7 +77,10 @@ export class Connection {
       onOverflow: (reason) => this.fail(new ProtocolError(ErrorCode.SlowConsumer, reason)),
     });
     socket.on('data', (chunk: Buffer) => this.receiveBytes(chunk));
-    socket.on('error', (error) => host.log.debug(`connection ${id}: ${error.message}`));
+    socket.on('error', (error) => {
+      host.log.debug(`connection ${id}: ${error.message}`);
+      this.closeReason ??= `connection error: ${error.message}`;
+    });
     socket.on('close', () => this.onClosed());
   }
 
@@ -82,6 +90,11 @@ export class Connection {
 
   get description(): string {
     return this.name ? `connection ${this.id} (${this.name})` : `connection ${this.id}`;
+  }
+
+  /** Whether a message of this size would be queued now rather than dropped. */
+  hasRoomFor(bodyBytes: number): boolean {
+    return this.state === 'open' && this.outbound.hasRoomFor(bodyBytes);
   }
 
   /** Delivers a message given as body parts, subject to the slow-consumer policy. */
@@ -110,6 +123,7 @@ export class Connection {
   fail(error: ProtocolError): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.host.log.info(`${this.description} closed: ${error.code}: ${error.message}`);
+    this.closeReason ??= `${error.code}: ${error.message}`;
     this.refuse(error.code, error.message);
     this.close();
   }
@@ -187,6 +201,7 @@ export class Connection {
     // The timer would otherwise keep this connection and its buffers alive after the peer is gone.
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.state = 'closed';
+    this.closeReason ??= 'the connection ended without a goodbye (the client exited or was killed)';
     this.host.forget(this);
     this.markClosed();
   }

@@ -7,9 +7,11 @@ import {
   PROTOCOL_VERSIONS,
   publishRefusal,
   ProtocolError,
+  queueNameProblem,
   type ClientMessage,
   type Hello,
   type PublishFrame,
+  type RespondFrame,
   type Subscribe,
   type Unsubscribe,
 } from '../protocol/index.js';
@@ -20,9 +22,12 @@ import type { BrokerLimits } from './options.js';
 export interface HandlerContext {
   readonly serverName: string;
   readonly limits: BrokerLimits;
-  route(publish: PublishFrame, from: Connection): void;
-  addSubscription(connection: Connection, pattern: string): void;
-  removeSubscription(connection: Connection, pattern: string): void;
+  opened(connection: Connection): void;
+  publish(publish: PublishFrame, from: Connection): void;
+  request(publish: PublishFrame & { requestId: number }, from: Connection): void;
+  respond(respond: RespondFrame, from: Connection): void;
+  subscribe(connection: Connection, subscribe: Subscribe): void;
+  unsubscribe(connection: Connection, subscriptionId: number): void;
   snapshot(): Record<string, unknown>;
 }
 
@@ -40,12 +45,18 @@ export function handleClientMessage(context: HandlerContext, connection: Connect
       return handleSubscribe(context, connection, message);
     case MessageKind.Unsubscribe:
       return handleUnsubscribe(context, connection, message);
+    case MessageKind.Respond:
+      return context.respond(message, connection);
     case MessageKind.Ping:
       return connection.send(encodeBody({ kind: MessageKind.Pong, token: message.token }));
     case MessageKind.Pong:
       return;
     case MessageKind.StatsRequest:
       return connection.send(encodeBody({ kind: MessageKind.Stats, token: message.token, stats: context.snapshot() }));
+    case MessageKind.GoingAway:
+      // The client is about to close: its end is a clean one, not a crash.
+      connection.closeReason ??= `closed by the client: ${message.reason}`;
+      return;
   }
 }
 
@@ -73,19 +84,24 @@ function handleHello(context: HandlerContext, connection: Connection, hello: Hel
       maxPendingBytes: context.limits.maxPendingBytes,
     }),
   );
+  context.opened(connection);
 }
 
 function handlePublish(context: HandlerContext, connection: Connection, publish: PublishFrame): void {
   const refusal = publishRefusal(publish.topic);
   if (refusal) return connection.refuse(refusal.code, refusal.message);
   connection.counters.messagesIn++;
-  context.route(publish, connection);
+  if (publish.requestId === undefined) return context.publish(publish, connection);
+  if (publish.retain) return connection.refuse(ErrorCode.InvalidMessage, `a request cannot be retained (request on ${publish.topic})`);
+  context.request(publish as PublishFrame & { requestId: number }, connection);
 }
 
 function handleSubscribe(context: HandlerContext, connection: Connection, subscribe: Subscribe): void {
-  const { subscriptionId, pattern } = subscribe;
+  const { subscriptionId, pattern, queue } = subscribe;
   const problem = patternProblem(pattern);
   if (problem) return connection.refuse(ErrorCode.InvalidPattern, problem, subscriptionId);
+  const queueProblem = queue === undefined ? null : queueNameProblem(queue);
+  if (queueProblem) return connection.refuse(ErrorCode.InvalidQueue, queueProblem, subscriptionId);
   const limit = context.limits.maxSubscriptionsPerConnection;
   if (connection.subscriptions.size >= limit) {
     return connection.refuse(
@@ -97,14 +113,11 @@ function handleSubscribe(context: HandlerContext, connection: Connection, subscr
   if (connection.subscriptions.has(subscriptionId)) {
     return connection.refuse(ErrorCode.InvalidMessage, `subscription id ${subscriptionId} is already in use on this connection`, subscriptionId);
   }
-  connection.subscriptions.set(subscriptionId, pattern);
-  context.addSubscription(connection, pattern);
+  context.subscribe(connection, subscribe);
 }
 
 function handleUnsubscribe(context: HandlerContext, connection: Connection, unsubscribe: Unsubscribe): void {
-  const pattern = connection.subscriptions.get(unsubscribe.subscriptionId);
   // Unknown ids are ignored: unsubscribing twice is harmless, as in NATS.
-  if (pattern === undefined) return;
-  connection.subscriptions.delete(unsubscribe.subscriptionId);
-  context.removeSubscription(connection, pattern);
+  if (!connection.subscriptions.has(unsubscribe.subscriptionId)) return;
+  context.unsubscribe(connection, unsubscribe.subscriptionId);
 }

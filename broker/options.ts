@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_FRAME_BYTES, resolveSocketPath } from '../protocol/index.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
@@ -22,6 +23,10 @@ export interface BrokerLimits {
   keepaliveMs: number;
   maxSubscriptionsPerConnection: number;
   maxConnections: number;
+  /** Topics with a retained value. */
+  maxRetained: number;
+  /** Bytes of all retained values together. */
+  maxRetainedBytes: number;
 }
 
 export interface BrokerOptions {
@@ -31,6 +36,8 @@ export interface BrokerOptions {
   logLevel: LogLevel;
   /** How often to check that the socket file is still there and ours. */
   socketCheckMs: number;
+  /** Where retained values are kept across restarts; none when unset. */
+  statePath?: string;
   limits: BrokerLimits;
 }
 
@@ -45,6 +52,8 @@ const DEFAULTS = {
   keepaliveMs: 30_000,
   closeTimeoutMs: 2000,
   socketCheckMs: 1000,
+  maxRetained: 10_000,
+  maxRetainedBytes: 64 * 1024 * 1024,
 };
 
 export const USAGE = `Usage: sockbusd [options]
@@ -66,6 +75,10 @@ Options:
                          this long (default: ${DEFAULTS.keepaliveMs})
   --socket-check MS      how often to check the socket file is still there, and
                          re-create it if not (default: ${DEFAULTS.socketCheckMs})
+  --state FILE           keep retained values in FILE across restarts (default: none)
+  --max-retained N       topics that may hold a retained value (default: ${DEFAULTS.maxRetained})
+  --max-retained-bytes BYTES
+                         bytes all retained values may take (default: ${DEFAULTS.maxRetainedBytes})
   --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default: info)
   -h, --help             show this help
   -v, --version          show the version
@@ -93,6 +106,9 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         'frame-timeout': { type: 'string' },
         keepalive: { type: 'string' },
         'socket-check': { type: 'string' },
+        state: { type: 'string' },
+        'max-retained': { type: 'string' },
+        'max-retained-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -111,6 +127,7 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
       mode: parseMode(values.mode),
       logLevel: parseChoice('--log-level', values['log-level'], LOG_LEVELS, 'info'),
       socketCheckMs: parseCount('--socket-check', values['socket-check'], DEFAULTS.socketCheckMs),
+      statePath: values.state === undefined ? undefined : resolve(values.state),
       limits: {
         maxFrameBytes: parseByteCount('--max-payload', values['max-payload'], DEFAULT_MAX_FRAME_BYTES),
         maxPendingBytes: parseByteCount('--max-pending', values['max-pending'], DEFAULT_MAX_PENDING_BYTES),
@@ -121,6 +138,8 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         keepaliveMs: parseCount('--keepalive', values.keepalive, DEFAULTS.keepaliveMs),
         maxSubscriptionsPerConnection: parseCount('--max-subscriptions', values['max-subscriptions'], DEFAULTS.maxSubscriptionsPerConnection),
         maxConnections: parseCount('--max-connections', values['max-connections'], DEFAULTS.maxConnections),
+        maxRetained: parseCount('--max-retained', values['max-retained'], DEFAULTS.maxRetained),
+        maxRetainedBytes: parseByteCount('--max-retained-bytes', values['max-retained-bytes'], DEFAULTS.maxRetainedBytes),
       },
     },
   };

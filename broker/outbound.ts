@@ -45,9 +45,14 @@ export class Outbound {
     return this.batcher.bufferedBytes + this.socket.writableLength;
   }
 
+  /** Whether a message body of this size fits in the buffer now. */
+  hasRoomFor(bodyBytes: number): boolean {
+    return this.pendingBytes + FRAME_HEADER_BYTES + bodyBytes <= this.limits.maxPendingBytes;
+  }
+
   /** Queues a message given as body parts; returns false when the policy discarded it. */
   sendMessage(parts: readonly Uint8Array[], bodyBytes: number): boolean {
-    if (this.pendingBytes + FRAME_HEADER_BYTES + bodyBytes <= this.limits.maxPendingBytes) {
+    if (this.hasRoomFor(bodyBytes)) {
       this.batcher.appendParts(parts);
       return true;
     }

@@ -7,6 +7,12 @@ export class BrokerCounters {
   bytesOut = 0;
   dropped = 0;
   errors = 0;
+  requests = 0;
+  /** Requests answered at once with NO_RESPONDERS. */
+  noResponders = 0;
+  replies = 0;
+  /** Replies whose requester had gone, or that were addressed before a broker restart. */
+  repliesUndeliverable = 0;
 }
 
 export class ConnectionCounters {

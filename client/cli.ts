@@ -1,9 +1,8 @@
 #!/usr/bin/env node
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { assertPublishable, assertValidPattern, VERSION } from '../protocol/index.js';
-import { connect, SockbusError, type Client } from './index.js';
-import { messageToJsonLine, parseData } from './json-lines.js';
+import { formatStats, formatTable, publish, reply, request, subscribe } from './cli-commands.js';
+import { connect, SockbusError } from './index.js';
 
 const USAGE = `Usage: sockbus <command> [options]
 
@@ -12,14 +11,22 @@ Commands:
                       DATA "-" publishes one message per line of standard input
   sub PATTERN         print one JSON line per message: {"topic","data","headers"}
                       PATTERN: tokens separated by ".", "*" one token, ">" the rest
+  req TOPIC [DATA]    send a request, print the reply as {"data","headers"}
+  reply PATTERN [DATA]
+                      answer every request on PATTERN with DATA, printing each request
+  clients             list the clients connected to the broker
   stats               print the broker's counters
 
 Options:
   --socket PATH       broker socket (default: $SOCKBUS_SOCKET, else /tmp/sockbus.sock)
-  --count N           pub: send N times; sub: exit after N messages
-  --header KEY=VALUE  pub: add a header (repeatable)
+  --count N           pub: send N times; sub: exit after N messages; reply: after N answers
+  --header KEY=VALUE  pub, req: add a header (repeatable)
+  --retain            pub: keep as the topic's last value for later subscribers
+                      (publish null with --retain to clear it)
+  --queue NAME        sub, reply: join queue group NAME, sharing its messages
+  --timeout MS        req: how long to wait for the reply (default: 5000)
   --name NAME         client name shown in the broker's stats
-  --json              stats: print JSON instead of text
+  --json              stats, clients: print JSON instead of text
   -h, --help          show this help
   -v, --version       show the version
 `;
@@ -37,76 +44,47 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [command, ...rest] = positionals;
-  const count = values.count === undefined ? undefined : parseCount(values.count);
+  const count = values.count === undefined ? undefined : parsePositive('--count', values.count);
+  const headers = parseHeaders(values.header ?? []);
   const clientOptions = { path: values.socket, name: values.name ?? `sockbus ${command ?? ''}`.trim() };
   switch (command) {
     case 'pub': {
       const [topic, data] = expectArguments(rest, 1, 2, 'pub TOPIC [DATA]');
       assertPublishable(topic!); // before connecting, so a typo is reported as such even with no broker
-      const client = await connect(clientOptions);
-      await publish(client, topic!, data, count ?? 1, parseHeaders(values.header ?? []));
+      await publish(await connect(clientOptions), topic!, data, count ?? 1, { headers, retain: values.retain });
       return 0;
     }
     case 'sub': {
       const [pattern] = expectArguments(rest, 1, 1, 'sub PATTERN');
       assertValidPattern(pattern);
-      const client = await connect(clientOptions);
-      return subscribe(client, pattern!, count);
+      return subscribe(await connect(clientOptions), pattern, { count, queue: values.queue });
     }
-    case 'stats': {
-      expectArguments(rest, 0, 0, 'stats');
+    case 'req': {
+      const [topic, data] = expectArguments(rest, 1, 2, 'req TOPIC [DATA]');
+      assertPublishable(topic!);
+      const timeout = values.timeout === undefined ? undefined : parsePositive('--timeout', values.timeout);
+      await request(await connect(clientOptions), topic!, data, { headers, timeout });
+      return 0;
+    }
+    case 'reply': {
+      const [pattern, data] = expectArguments(rest, 1, 2, 'reply PATTERN [DATA]');
+      assertValidPattern(pattern);
+      return reply(await connect(clientOptions), pattern, data, { count, queue: values.queue });
+    }
+    case 'stats':
+    case 'clients': {
+      expectArguments(rest, 0, 0, command);
       const client = await connect(clientOptions);
       const stats = await client.brokerStats();
       await client.close();
-      process.stdout.write(values.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStats(stats));
+      const shown = command === 'clients' ? stats['clients'] : stats;
+      if (values.json) process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+      else process.stdout.write(command === 'clients' ? formatTable(shown as Array<Record<string, unknown>>) : formatStats(stats));
       return 0;
     }
     default:
       throw new UsageError(command ? `unknown command "${command}"` : 'missing command');
   }
-}
-
-async function publish(client: Client, topic: string, data: string | undefined, count: number, headers: Record<string, string> | undefined): Promise<void> {
-  const options = headers ? { headers } : {};
-  if (data === '-') {
-    for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
-      for (let sent = 0; sent < count; sent++) client.publish(topic, parseData(line), options);
-    }
-  } else {
-    const value = data === undefined ? null : parseData(data);
-    for (let sent = 0; sent < count; sent++) client.publish(topic, value, options);
-  }
-  await client.flush();
-  await client.close();
-}
-
-async function subscribe(client: Client, pattern: string, count: number | undefined): Promise<number> {
-  client.on('disconnect', (reason) => process.stderr.write(`sockbus: disconnected: ${reason.message}; reconnecting\n`));
-  client.on('reconnect', () => process.stderr.write('sockbus: reconnected\n'));
-  client.on('dropped', (notice) => process.stderr.write(`sockbus: ${notice.count} message(s) dropped: ${notice.reason}\n`));
-  client.on('error', (error) => process.stderr.write(`sockbus: ${error.code}: ${error.message}\n`));
-  process.once('SIGINT', () => void client.close());
-  process.once('SIGTERM', () => void client.close());
-  let received = 0;
-  for await (const message of client.subscribe(pattern)) {
-    process.stdout.write(`${messageToJsonLine(message)}\n`);
-    if (count !== undefined && ++received >= count) break;
-  }
-  await client.close();
-  const failure = await client.closed;
-  if (failure) throw failure;
-  return 0;
-}
-
-function formatStats(stats: Record<string, unknown>): string {
-  const { clients, ...counters } = stats;
-  const lines = Object.entries(counters).map(([key, value]) => `${key.padEnd(18)} ${String(value)}`);
-  const rows = (clients as Array<Record<string, unknown>> | undefined) ?? [];
-  if (rows.length > 0) {
-    const columns = Object.keys(rows[0]!);
-    lines.push('', columns.join('\t'), ...rows.map((row) => columns.map((column) => String(row[column] ?? '')).join('\t')));
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 function parseCommandLine(argv: string[]) {
@@ -118,6 +96,9 @@ function parseCommandLine(argv: string[]) {
         socket: { type: 'string' },
         count: { type: 'string' },
         header: { type: 'string', multiple: true },
+        retain: { type: 'boolean' },
+        queue: { type: 'string' },
+        timeout: { type: 'string' },
         name: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -134,10 +115,10 @@ function expectArguments(rest: string[], min: number, max: number, usage: string
   return rest;
 }
 
-function parseCount(text: string): number {
-  const count = Number(text);
-  if (!Number.isSafeInteger(count) || count < 1) throw new UsageError(`--count must be a positive integer, not "${text}"`);
-  return count;
+function parsePositive(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`${flag} must be a positive integer, not "${text}"`);
+  return value;
 }
 
 function parseHeaders(pairs: string[]): Record<string, string> | undefined {

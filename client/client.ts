@@ -4,23 +4,44 @@ import {
   assertValidPattern,
   DEFAULT_MAX_FRAME_BYTES,
   encodeBody,
+  encodePublishBody,
   encodePublishParts,
+  encodeRespondBody,
   ErrorCode,
   MessageKind,
+  ProtocolError,
+  queueNameProblem,
   SockbusError,
   TopicTrie,
   type BrokerMessage,
+  type Delivery,
   type Headers,
+  type ReplyError,
 } from '../protocol/index.js';
-import { connectionInfo, type ClientEvents, type ClientState } from './events.js';
+import { connectionInfo, type ClientEvents, type ClientInfo, type ClientState } from './events.js';
+import { Message, type Responder } from './message.js';
 import { OfflineQueue } from './offline-queue.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { PendingRequests, type Reply } from './requests.js';
 import { Session } from './session.js';
 import { SOCKET_POLL_MS, socketFileChanged, socketFileIdentity } from './socket-watch.js';
 import { Subscription, type MessageHandler, type SubscriptionOwner } from './subscription.js';
 
 export interface PublishOptions {
   headers?: Headers;
+  /** Keep this as the topic's last value: later subscribers get it first. Publishing null with retain clears it. */
+  retain?: boolean;
+}
+
+export interface SubscribeOptions {
+  /** Join this queue group: each message goes to one member of the group, not to all. */
+  queue?: string;
+}
+
+export interface RequestOptions {
+  headers?: Headers;
+  /** Milliseconds to wait for a reply. @default the client's requestTimeoutMs, 5000 */
+  timeout?: number;
 }
 
 export interface ClientCounters {
@@ -33,6 +54,8 @@ export interface ClientCounters {
   /** Publishes sent to a broker that went away before confirming them: they may or may not have arrived. */
   unconfirmed: number;
   reconnects: number;
+  /** Replies that came after their request was settled, by an earlier reply or a timeout. */
+  lateReplies: number;
 }
 
 /** Connects to the broker; rejects if none answers, unless `waitForBroker` is set. */
@@ -47,7 +70,7 @@ export async function connect(options: ClientOptions = {}): Promise<Client> {
  * with backoff, restores its subscriptions, then sends what was published
  * while it was away.
  */
-export class Client extends EventEmitter<ClientEvents> implements SubscriptionOwner {
+export class Client extends EventEmitter<ClientEvents> implements SubscriptionOwner, Responder {
   /** Resolves after the first handshake; rejects if it cannot happen. */
   readonly started: Promise<void>;
   /** Settles when the client is closed for good: undefined after close(), the error if reconnecting gave up. */
@@ -59,11 +82,14 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     droppedByClient: 0,
     unconfirmed: 0,
     reconnects: 0,
+    lateReplies: 0,
   };
   private stateValue: ClientState = 'connecting';
   private session: Session | null = null;
   private readonly subscriptions = new Map<number, Subscription<any>>();
+  /** Plain subscriptions by pattern; queue group members get their messages by subscription id. */
   private readonly routes = new TopicTrie<Subscription<any>>();
+  private readonly requests = new PendingRequests(() => this.counters.lateReplies++);
   private readonly offline: OfflineQueue;
   private nextSubscriptionId = 1;
   private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
@@ -97,25 +123,70 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   publish(topic: string, data: unknown, options: PublishOptions = {}): void {
     this.assertOpen();
     assertPublishable(topic); // before anything is sent: the broker would refuse it
-    const parts = encodePublishParts(topic, data, options.headers);
+    const parts = encodePublishParts(topic, data, options.headers, options.retain ? { retain: true } : undefined);
     let bodyBytes = 0;
     for (const part of parts) bodyBytes += part.length;
-    if (bodyBytes > this.maxFrameBytes) {
-      throw new SockbusError(ErrorCode.FrameTooLarge, `message of ${bodyBytes} bytes exceeds the broker's limit of ${this.maxFrameBytes} bytes`);
-    }
+    this.assertFits(bodyBytes);
     this.counters.published++;
     if (this.session?.isOpen) this.sendNow(parts, bodyBytes);
     else this.sendLater(Buffer.concat(parts, bodyBytes));
   }
 
-  /** Subscribes to a pattern (`*` one token, `>` the rest); with no handler, iterate it with `for await`. */
-  subscribe<T = unknown>(pattern: string, handler?: MessageHandler<T>): Subscription<T> {
+  /**
+   * Publishes a request and resolves with the first reply. Rejects with
+   * NO_RESPONDERS at once when nothing subscribes to the topic, TIMEOUT
+   * when no reply comes in time, the responder's error when it answers
+   * with one, and CONNECTION_CLOSED when the broker goes away first.
+   */
+  async request<T = unknown>(topic: string, data: unknown, options: RequestOptions = {}): Promise<Reply<T>> {
+    this.assertOpen();
+    assertPublishable(topic);
+    const timeoutMs = options.timeout ?? this.options.requestTimeoutMs;
+    const { id, reply } = this.requests.create<T>(topic, timeoutMs);
+    const body = encodePublishBody(topic, data, options.headers, { request: id });
+    try {
+      this.assertFits(body.length);
+    } catch (error) {
+      this.requests.fail(id, error as SockbusError);
+      return reply;
+    }
+    this.counters.published++;
+    if (this.session?.isOpen) this.session.send(body);
+    else {
+      // Sent once connected, if that happens before the request times out.
+      this.whenConnected().then(
+        (session) => this.requests.isPending(id) && session.send(body),
+        (error: SockbusError) => this.requests.fail(id, error),
+      );
+    }
+    return reply;
+  }
+
+  /** Sends the answer to a request; used through `message.respond()`. */
+  respond(replyTo: string, data: unknown, headers?: Headers, error?: ReplyError): void {
+    if (this.isClosed()) return;
+    const body = encodeRespondBody(replyTo, data, headers, error);
+    if (this.session?.isOpen) this.session.send(body);
+    else this.sendLater(body);
+  }
+
+  /**
+   * Subscribes to a pattern (`*` one token, `>` the rest); with no handler,
+   * iterate it with `for await`. With `{ queue }` it joins a queue group.
+   */
+  subscribe<T = unknown>(pattern: string, handler?: MessageHandler<T>): Subscription<T>;
+  subscribe<T = unknown>(pattern: string, options: SubscribeOptions, handler?: MessageHandler<T>): Subscription<T>;
+  subscribe<T = unknown>(pattern: string, optionsOrHandler?: SubscribeOptions | MessageHandler<T>, handler?: MessageHandler<T>): Subscription<T> {
     this.assertOpen();
     assertValidPattern(pattern);
-    const subscription = new Subscription<T>(this, this.nextSubscriptionId++, pattern, handler, this.options.subscriptionQueueMessages);
+    const options = typeof optionsOrHandler === 'function' ? {} : optionsOrHandler ?? {};
+    const onMessage = typeof optionsOrHandler === 'function' ? optionsOrHandler : handler;
+    const problem = options.queue === undefined ? null : queueNameProblem(options.queue);
+    if (problem) throw new ProtocolError(ErrorCode.InvalidQueue, problem);
+    const subscription = new Subscription<T>(this, this.nextSubscriptionId++, pattern, onMessage, this.options.subscriptionQueueMessages, options.queue);
     this.subscriptions.set(subscription.id, subscription);
-    this.routes.add(pattern, subscription);
-    this.session?.send(encodeBody({ kind: MessageKind.Subscribe, subscriptionId: subscription.id, pattern }));
+    if (subscription.queue === undefined) this.routes.add(pattern, subscription);
+    this.session?.send(subscribeBody(subscription));
     return subscription;
   }
 
@@ -134,6 +205,11 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     return (await this.openSession()).stats();
   }
 
+  /** The clients connected to the broker now, this one included. */
+  async clients(): Promise<ClientInfo[]> {
+    return (await this.brokerStats())['clients'] as ClientInfo[];
+  }
+
   /** Sends what is buffered for a connected broker, then disconnects for good. */
   async close(): Promise<void> {
     if (this.stateValue === 'closed') return;
@@ -141,6 +217,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     this.cancelSleep?.();
     await this.session?.end();
     this.finish(undefined);
+    this.requests.failAll((topic) => new SockbusError(ErrorCode.ClientClosed, `the client was closed before the reply to the request on ${topic} arrived`));
   }
 
   reportDropped(count: number): void {
@@ -176,6 +253,10 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       const reason = await session.closed;
       this.session = null;
       this.reportUnconfirmed(session);
+      // A reply can only come back on the connection that sent the request.
+      this.requests.failAll(
+        (topic) => new SockbusError(ErrorCode.ConnectionClosed, `the connection to the broker was lost before the reply to the request on ${topic} arrived (${reason.message})`),
+      );
       if (this.isClosed()) return;
       this.setState('reconnecting');
       this.emit('disconnect', reason);
@@ -186,9 +267,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   /** Restores subscriptions, then sends the offline queue, in the order they were made. */
   private attach(session: Session, isReconnect: boolean): void {
     this.maxFrameBytes = session.welcome.maxFrameBytes;
-    for (const subscription of this.subscriptions.values()) {
-      session.send(encodeBody({ kind: MessageKind.Subscribe, subscriptionId: subscription.id, pattern: subscription.pattern }));
-    }
+    for (const subscription of this.subscriptions.values()) session.send(subscribeBody(subscription));
     for (const body of this.offline.drain()) session.send(body);
     this.session = session;
     this.setState('connected');
@@ -206,7 +285,9 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private receive(message: BrokerMessage): void {
     switch (message.kind) {
       case MessageKind.Message:
-        return this.dispatch(message.topic, message.data, message.headers);
+        return this.dispatch(message);
+      case MessageKind.Reply:
+        return this.requests.settle(message);
       case MessageKind.Dropped:
         this.counters.droppedByBroker += message.count;
         this.emit('dropped', { source: 'broker', count: message.count, reason: 'the broker\'s buffer for this client was full' });
@@ -227,16 +308,30 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     }
   }
 
-  private dispatch(topic: string, data: unknown, headers: Headers | undefined): void {
+  /** Hands a delivery to its one subscription when the broker named it, else to every matching plain subscription. */
+  private dispatch({ topic, data, headers, info }: Delivery): void {
     this.counters.received++;
-    const message = headers ? { topic, data, headers } : { topic, data };
-    for (const subscription of this.routes.matching(topic)) {
-      try {
-        subscription.deliver(message);
-      } catch (error) {
-        // A throwing handler must not break the connection or the other handlers.
-        this.emit('error', new SockbusError(ErrorCode.HandlerFailed, `handler of ${subscription.pattern} threw: ${(error as Error).message}`, { cause: error }));
-      }
+    const message = new Message(topic, data, headers, info, info?.reply === undefined ? undefined : this);
+    if (info?.sub !== undefined) {
+      const subscription = this.subscriptions.get(info.sub);
+      if (subscription) this.deliverTo(subscription, message);
+      return;
+    }
+    for (const subscription of this.routes.matching(topic)) this.deliverTo(subscription, message);
+  }
+
+  private deliverTo(subscription: Subscription<any>, message: Message): void {
+    try {
+      subscription.deliver(message);
+    } catch (error) {
+      // A throwing handler must not break the connection or the other handlers.
+      this.emit('error', new SockbusError(ErrorCode.HandlerFailed, `handler of ${subscription.pattern} threw: ${(error as Error).message}`, { cause: error }));
+    }
+  }
+
+  private assertFits(bodyBytes: number): void {
+    if (bodyBytes > this.maxFrameBytes) {
+      throw new SockbusError(ErrorCode.FrameTooLarge, `message of ${bodyBytes} bytes exceeds the broker's limit of ${this.maxFrameBytes} bytes`);
     }
   }
 
@@ -252,7 +347,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   /** Removes a subscription locally and ends it; false when it was already gone. */
   private forget(subscription: Subscription<any>, error?: SockbusError): boolean {
     if (!this.subscriptions.delete(subscription.id)) return false;
-    this.routes.remove(subscription.pattern, subscription);
+    if (subscription.queue === undefined) this.routes.remove(subscription.pattern, subscription);
     subscription.end(error);
     return true;
   }
@@ -348,4 +443,9 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private closedError(): SockbusError {
     return new SockbusError(ErrorCode.ClientClosed, 'the client is closed');
   }
+}
+
+function subscribeBody(subscription: Subscription<any>): Uint8Array {
+  const { id: subscriptionId, pattern, queue } = subscription;
+  return encodeBody(queue === undefined ? { kind: MessageKind.Subscribe, subscriptionId, pattern } : { kind: MessageKind.Subscribe, subscriptionId, pattern, queue });
 }

@@ -42,3 +42,15 @@ export interface ClientEvents {
 export function connectionInfo(welcome: Welcome): ConnectionInfo {
   return { connectionId: welcome.connectionId, server: welcome.server, maxFrameBytes: welcome.maxFrameBytes };
 }
+
+/** A connected client, as the broker lists it. */
+export interface ClientInfo {
+  id: number;
+  name: string;
+  subscriptions: number;
+  messagesIn: number;
+  messagesOut: number;
+  dropped: number;
+  pendingBytes: number;
+  connectedSeconds: number;
+}

@@ -1,11 +1,19 @@
-import type { Message } from './subscription.js';
+import type { Message } from './message.js';
 
 /**
  * One message as one JSON line. Values JSON cannot hold are spelled out:
  * binary as {"$base64": ...}, big integers as strings, maps as objects.
+ * A replayed retained value says so with `"retained": true`.
  */
 export function messageToJsonLine(message: Message): string {
-  return JSON.stringify({ topic: message.topic, data: message.data ?? null, headers: message.headers ?? {} }, jsonSafe);
+  const line: Record<string, unknown> = { topic: message.topic, data: message.data ?? null, headers: message.headers ?? {} };
+  if (message.retained) line['retained'] = true;
+  return toJsonLine(line);
+}
+
+/** Any value as one line of JSON, with the same spelling of what JSON cannot hold. */
+export function toJsonLine(value: unknown): string {
+  return JSON.stringify(value, jsonSafe);
 }
 
 function jsonSafe(_key: string, value: unknown): unknown {

@@ -24,6 +24,8 @@ export interface ClientOptions {
   maxPendingBytes?: number;
   /** Messages a subscription iterated with `for await` may hold unread. @default 10000 */
   subscriptionQueueMessages?: number;
+  /** How long `request()` waits for a reply unless told otherwise. @default 5000 */
+  requestTimeoutMs?: number;
   /** How long the broker may take to answer hello. @default 5000 */
   handshakeTimeoutMs?: number;
   /** Silence from the broker after which the client pings it. @default 5000 */
@@ -46,6 +48,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     offlineQueueBytes: options.offlineQueueBytes ?? 8 * 1024 * 1024,
     maxPendingBytes: options.maxPendingBytes ?? 32 * 1024 * 1024,
     subscriptionQueueMessages: options.subscriptionQueueMessages ?? 10_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 5000,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
     pingIntervalMs: options.pingIntervalMs ?? 5000,
     pingTimeoutMs: options.pingTimeoutMs ?? 5000,

@@ -180,6 +180,8 @@ export class Session {
 
   /** Sends what is queued, then closes the socket. */
   async end(): Promise<void> {
+    // Tells the broker this end is deliberate, for presence events; then the socket follows.
+    this.send(encodeBody({ kind: MessageKind.GoingAway, reason: 'the client was closed' }));
     this.writer.flush();
     this.closeReason ??= new SockbusError(ErrorCode.ClientClosed, 'the client was closed');
     this.socket.end();

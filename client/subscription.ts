@@ -1,10 +1,5 @@
-import type { Headers, SockbusError } from '../protocol/index.js';
-
-export interface Message<T = unknown> {
-  topic: string;
-  data: T;
-  headers?: Headers;
-}
+import type { SockbusError } from '../protocol/index.js';
+import type { Message } from './message.js';
 
 export type MessageHandler<T = unknown> = (message: Message<T>) => void;
 
@@ -20,7 +15,7 @@ export interface SubscriptionOwner {
  * queue read with `for await`. The broker knows it by `id`.
  */
 export class Subscription<T = unknown> implements AsyncIterable<Message<T>> {
-  private readonly queue: Message<T>[] = [];
+  private readonly unread: Message<T>[] = [];
   private waiting: ((result: IteratorResult<Message<T>>) => void) | null = null;
   private failWaiting: ((error: SockbusError) => void) | null = null;
   private endedWith: SockbusError | 'done' | null = null;
@@ -33,6 +28,8 @@ export class Subscription<T = unknown> implements AsyncIterable<Message<T>> {
     readonly pattern: string,
     private readonly handler: MessageHandler<T> | undefined,
     private readonly maxQueued: number,
+    /** The queue group this subscription is a member of, if any. */
+    readonly queue?: string,
   ) {}
 
   get closed(): boolean {
@@ -59,11 +56,11 @@ export class Subscription<T = unknown> implements AsyncIterable<Message<T>> {
       resume({ value: message, done: false });
       return;
     }
-    if (this.queue.length >= this.maxQueued) {
-      this.queue.shift();
+    if (this.unread.length >= this.maxQueued) {
+      this.unread.shift();
       this.owner.reportDropped(1);
     }
-    this.queue.push(message);
+    this.unread.push(message);
   }
 
   /** Called by the client when the subscription ends, with the error that ended it if any. */
@@ -86,7 +83,7 @@ export class Subscription<T = unknown> implements AsyncIterable<Message<T>> {
   }
 
   private next(): Promise<IteratorResult<Message<T>>> {
-    const queued = this.queue.shift();
+    const queued = this.unread.shift();
     if (queued) return Promise.resolve({ value: queued, done: false });
     if (this.endedWith === 'done') return Promise.resolve({ value: undefined, done: true });
     if (this.endedWith) return Promise.reject(this.endedWith);

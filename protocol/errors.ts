@@ -15,6 +15,8 @@ export const ErrorCode = {
   HandshakeRequired: 'HANDSHAKE_REQUIRED',
   InvalidTopic: 'INVALID_TOPIC',
   InvalidPattern: 'INVALID_PATTERN',
+  /** A queue group name that is empty, too long, or holds whitespace or control characters. */
+  InvalidQueue: 'INVALID_QUEUE',
   /** Publishing into the broker's own `$SYS.` namespace. */
   ReservedTopic: 'RESERVED_TOPIC',
   SlowConsumer: 'SLOW_CONSUMER',
@@ -31,6 +33,14 @@ export const ErrorCode = {
   Timeout: 'TIMEOUT',
   /** A subscription's handler threw; the client reports it and goes on. */
   HandlerFailed: 'HANDLER_FAILED',
+  /** A request matched no subscriber, so nobody could answer it. */
+  NoResponders: 'NO_RESPONDERS',
+  /** A responder answered a request with an error; the default code of such replies. */
+  RequestFailed: 'REQUEST_FAILED',
+  /** `respond()` on a message that is not a request. */
+  NotARequest: 'NOT_A_REQUEST',
+  /** A retained value was refused: the store is at its bound (count or bytes). */
+  RetainedStoreFull: 'RETAINED_STORE_FULL',
   /** A bug in sockbus itself; the broker stays up. */
   Internal: 'INTERNAL_ERROR',
 } as const;

@@ -22,6 +22,8 @@ export const MessageKind = {
   Dropped: 11,
   StatsRequest: 12,
   Stats: 13,
+  Respond: 14,
+  Reply: 15,
 } as const;
 
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
@@ -56,9 +58,23 @@ export interface PublishFrame {
   body: Buffer;
   /** Offset in `body` where the topic element starts. */
   topicOffset: number;
+  /** Offsets in `body` of the data element and just past it. */
+  dataOffset: number;
+  dataEnd: number;
   /** Offset in `body` just past the headers (or the data, when there are none). */
   forwardEnd: number;
   hasHeaders: boolean;
+  /** Keep this as the topic's last value for later subscribers. */
+  retain: boolean;
+  /** Set when this publish is a request: the id the client awaits a reply under. */
+  requestId: number | undefined;
+}
+
+/** The options element of a publish; absent options are all false. */
+export interface PublishFlags {
+  retain?: boolean;
+  /** Makes the publish a request; the reply comes back as a reply message with this id. */
+  request?: number;
 }
 
 export interface Subscribe {
@@ -66,6 +82,8 @@ export interface Subscribe {
   /** Chosen by the client, unique among its live subscriptions. */
   subscriptionId: number;
   pattern: string;
+  /** Queue group: each message goes to one member of the group instead of to all. */
+  queue?: string;
 }
 
 export interface Unsubscribe {
@@ -78,6 +96,46 @@ export interface Delivery {
   topic: string;
   data: unknown;
   headers?: Headers;
+  info?: DeliveryInfo;
+}
+
+/** What the broker adds to a delivery: the optional fifth element of a message. */
+export interface DeliveryInfo {
+  /** The message is a request; answer it with a respond message to this opaque address. */
+  reply?: string;
+  /** A retained value sent because a new subscription matched it, not a live publish. */
+  retained?: boolean;
+  /** For this subscription only, not every matching one: a queue group or retained delivery. */
+  sub?: number;
+}
+
+/** Why a request failed, as the responder or the broker put it. */
+export interface ReplyError {
+  code: string;
+  message: string;
+}
+
+/**
+ * A respond as the broker sees it: where the reply goes, and the frame so
+ * the answer is forwarded without decoding it.
+ */
+export interface RespondFrame {
+  kind: typeof MessageKind.Respond;
+  replyTo: string;
+  body: Buffer;
+  /** Offset in `body` where the data element starts. */
+  dataOffset: number;
+  /** Elements after the reply address: data, and headers and error when present. */
+  answerElements: number;
+}
+
+/** The answer to a request, to the client that made it. */
+export interface Reply {
+  kind: typeof MessageKind.Reply;
+  requestId: number;
+  data: unknown;
+  headers?: Headers;
+  error?: ReplyError;
 }
 
 export interface Ping {
@@ -121,26 +179,30 @@ export interface Stats {
 }
 
 /** What a client may send. */
-export type ClientMessage = Hello | PublishFrame | Subscribe | Unsubscribe | Ping | Pong | StatsRequest;
+export type ClientMessage = Hello | PublishFrame | Subscribe | Unsubscribe | Ping | Pong | StatsRequest | RespondFrame | GoingAway;
 /** What a broker may send. */
-export type BrokerMessage = Welcome | Delivery | Ping | Pong | ErrorMessage | GoingAway | Dropped | Stats;
+export type BrokerMessage = Welcome | Delivery | Ping | Pong | ErrorMessage | GoingAway | Dropped | Stats | Reply;
 
-const packer = new Packr({ useRecords: false, variableMapSize: true, encodeUndefinedAsNil: true });
+/** Shared by the protocol modules: maps as plain msgpack maps, undefined as nil. */
+export const packer = new Packr({ useRecords: false, variableMapSize: true, encodeUndefinedAsNil: true });
 const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-/** Any message except a publish as the broker sees it; a client encodes publishes with encodePublishBody. */
-export type EncodableMessage = Exclude<ClientMessage | BrokerMessage, PublishFrame>;
+/** Any message except the frames the broker forwards without decoding; a client encodes those with their own functions. */
+export type EncodableMessage = Exclude<ClientMessage | BrokerMessage, PublishFrame | RespondFrame>;
 
-/** `[3, topic, ` already encoded, per topic and element count: the part of a publish that repeats. */
-const publishPrefixes = [new BoundedCache<string, Buffer>(), new BoundedCache<string, Buffer>()] as const;
+/** The msgpack nil byte: an absent headers or error element that has to hold its place. */
+export const NIL = Buffer.from([0xc0]);
 
-function publishPrefix(topic: string, withHeaders: boolean): Buffer {
-  const cache = publishPrefixes[withHeaders ? 1 : 0];
+/** `[3, topic, ` already encoded, per topic and element count (3, 4 or 5): the part of a publish that repeats. */
+const publishPrefixes = [new BoundedCache<string, Buffer>(), new BoundedCache<string, Buffer>(), new BoundedCache<string, Buffer>()] as const;
+
+function publishPrefix(topic: string, elements: 3 | 4 | 5): Buffer {
+  const cache = publishPrefixes[elements - 3]!;
   const known = cache.get(topic);
   if (known) return known;
   const encodedTopic = packer.pack(topic);
   const prefix = Buffer.allocUnsafe(2 + encodedTopic.length);
-  prefix[0] = 0x90 | (withHeaders ? 4 : 3);
+  prefix[0] = 0x90 | elements;
   prefix[1] = MessageKind.Publish;
   prefix.set(encodedTopic, 2);
   return cache.set(topic, prefix);
@@ -148,19 +210,28 @@ function publishPrefix(topic: string, withHeaders: boolean): Buffer {
 
 /**
  * The msgpack body of a publish in parts, to be written one after another:
- * the cached `[3, topic` prefix, the data, and the headers if any. Only the
- * data is encoded per message. The parts are views the encoder never
- * overwrites, so they can be kept without copying.
+ * the cached `[3, topic` prefix, the data, then the headers and the options
+ * when there are any. Only the data is encoded per message. The parts are
+ * views the encoder never overwrites, so they can be kept without copying.
  */
-export function encodePublishParts(topic: string, data: unknown, headers?: Headers): Uint8Array[] {
-  const prefix = publishPrefix(topic, headers !== undefined);
+export function encodePublishParts(topic: string, data: unknown, headers?: Headers, flags?: PublishFlags): Uint8Array[] {
   const encodedData = packer.pack(data);
-  return headers ? [prefix, encodedData, packer.pack(headers)] : [prefix, encodedData];
+  if (flags && (flags.retain || flags.request !== undefined)) {
+    const options = flags.request === undefined ? { retain: true } : flags.retain ? flags : { request: flags.request };
+    return [publishPrefix(topic, 5), encodedData, headers ? packer.pack(headers) : NIL, packer.pack(options)];
+  }
+  if (headers) return [publishPrefix(topic, 4), encodedData, packer.pack(headers)];
+  return [publishPrefix(topic, 3), encodedData];
 }
 
 /** The msgpack body of a publish as one buffer. */
-export function encodePublishBody(topic: string, data: unknown, headers?: Headers): Uint8Array {
-  return Buffer.concat(encodePublishParts(topic, data, headers));
+export function encodePublishBody(topic: string, data: unknown, headers?: Headers, flags?: PublishFlags): Uint8Array {
+  return Buffer.concat(encodePublishParts(topic, data, headers, flags));
+}
+
+/** The msgpack body of a respond: the answer to the request that carried `replyTo`. */
+export function encodeRespondBody(replyTo: string, data: unknown, headers?: Headers, error?: ReplyError): Uint8Array {
+  return packer.pack([MessageKind.Respond, replyTo, data, headers ?? null, error ? { code: error.code, message: error.message } : null]);
 }
 
 /** A whole frame: length prefix and body. */
@@ -180,15 +251,22 @@ export function encodeBody(message: EncodableMessage): Uint8Array {
       return packer.pack([kind, fields]);
     }
     case MessageKind.Subscribe:
-      return packer.pack([message.kind, message.subscriptionId, message.pattern]);
+      return packer.pack(
+        message.queue === undefined
+          ? [message.kind, message.subscriptionId, message.pattern]
+          : [message.kind, message.subscriptionId, message.pattern, { queue: message.queue }],
+      );
     case MessageKind.Unsubscribe:
       return packer.pack([message.kind, message.subscriptionId]);
     case MessageKind.Message:
+      if (message.info) return packer.pack([message.kind, message.topic, message.data, message.headers ?? null, message.info]);
       return packer.pack(
         message.headers
           ? [message.kind, message.topic, message.data, message.headers]
           : [message.kind, message.topic, message.data],
       );
+    case MessageKind.Reply:
+      return packer.pack([message.kind, message.requestId, message.data, message.headers ?? null, message.error ?? null]);
     case MessageKind.Ping:
     case MessageKind.Pong:
     case MessageKind.StatsRequest:
@@ -202,24 +280,6 @@ export function encodeBody(message: EncodableMessage): Uint8Array {
     case MessageKind.Stats:
       return packer.pack([message.kind, message.token, message.stats]);
   }
-}
-
-/** `[6, ` for a delivery of three or four elements: the only bytes a delivery does not share with its publish. */
-const DELIVERY_PREFIXES = [Buffer.from([0x93, MessageKind.Message]), Buffer.from([0x94, MessageKind.Message])] as const;
-
-/**
- * The body of the message every matching subscriber gets for a publish, as
- * parts to write one after another. A publish and its delivery share their
- * layout after the kind, so the payload is forwarded as the publisher's own
- * bytes, never decoded or re-encoded, and the parts serve every receiver.
- */
-export function deliveryParts(publish: PublishFrame): readonly [Buffer, Buffer] {
-  return [DELIVERY_PREFIXES[publish.hasHeaders ? 1 : 0], publish.body.subarray(publish.topicOffset, publish.forwardEnd)];
-}
-
-/** The whole delivery frame for a publish, as one buffer. */
-export function deliveryFrameFor(publish: PublishFrame): Buffer {
-  return encodeFrame(Buffer.concat(deliveryParts(publish)));
 }
 
 /** Decodes a frame body from a client. Throws ProtocolError naming the problem. */
@@ -243,18 +303,27 @@ export function decodeClientMessage(body: Buffer): ClientMessage {
       }
       return { kind, version: version as number, name: name ?? undefined, noEcho: noEcho ?? undefined };
     }
-    case MessageKind.Subscribe:
-      return {
+    case MessageKind.Subscribe: {
+      const queue = optionalMap(fields, 3, 'subscribe options')?.['queue'];
+      if (queue !== undefined && queue !== null && typeof queue !== 'string') throw invalid('subscribe: "queue" must be a string');
+      const subscribe: Subscribe = {
         kind,
         subscriptionId: field(fields, 1, 'id', 'subscribe'),
         pattern: field(fields, 2, 'string', 'subscribe'),
       };
+      if (typeof queue === 'string') subscribe.queue = queue;
+      return subscribe;
+    }
     case MessageKind.Unsubscribe:
       return { kind, subscriptionId: field(fields, 1, 'id', 'unsubscribe') };
     case MessageKind.Ping:
     case MessageKind.Pong:
     case MessageKind.StatsRequest:
       return { kind, token: field(fields, 1, 'id', kindName(kind)) };
+    case MessageKind.Respond:
+      return decodeRespond(body, fields);
+    case MessageKind.GoingAway:
+      return { kind, reason: field(fields, 1, 'string', 'going-away') };
     default:
       throw new ProtocolError(ErrorCode.UnknownMessageKind, `unknown message kind ${kind} from a client`);
   }
@@ -274,11 +343,25 @@ export function decodeBrokerMessage(body: Buffer): BrokerMessage {
     }
     case MessageKind.Message: {
       const headers = fields[3];
-      return {
+      const delivery: Delivery = {
         kind,
         topic: field(fields, 1, 'string', 'message'),
         data: fields[2],
         headers: headers ? (headers as Headers) : undefined,
+      };
+      const info = optionalMap(fields, 4, 'message info');
+      if (info) delivery.info = info as DeliveryInfo;
+      return delivery;
+    }
+    case MessageKind.Reply: {
+      const headers = fields[3];
+      const error = optionalMap(fields, 4, 'reply error');
+      return {
+        kind,
+        requestId: field(fields, 1, 'id', 'reply'),
+        data: fields[2],
+        headers: headers ? (headers as Headers) : undefined,
+        error: error ? replyError(error) : undefined,
       };
     }
     case MessageKind.Ping:
@@ -317,17 +400,79 @@ function decodePublish(body: Buffer, cursor: MsgpackCursor, length: number): Pub
   // A topic that is not text is refused like any invalid topic: the frame
   // itself is sound, so the connection can go on.
   const topic = cursor.readString('topic', ErrorCode.InvalidTopic);
+  const dataOffset = cursor.offset;
   cursor.skipValue();
+  const dataEnd = cursor.offset;
   const hasHeaders = length >= 4 && !cursor.isNil();
   if (length >= 4) {
     if (hasHeaders) cursor.skipStringMap('publish headers');
     else cursor.skipValue();
   }
   // Data + headers are forwarded, and a nil headers element is dropped with them.
-  const forwardEnd = hasHeaders ? cursor.offset : cursor.offset - (length >= 4 ? 1 : 0);
-  for (let index = 4; index < length; index++) cursor.skipValue();
+  const forwardEnd = hasHeaders ? cursor.offset : dataEnd;
+  let flags: PublishFlags | undefined;
+  if (length >= 5) {
+    const optionsOffset = cursor.offset;
+    cursor.skipValue();
+    flags = publishFlags(body.subarray(optionsOffset, cursor.offset));
+  }
+  for (let index = 5; index < length; index++) cursor.skipValue();
   if (!cursor.atEnd) throw trailing();
-  return { kind: MessageKind.Publish, topic, body, topicOffset, forwardEnd, hasHeaders };
+  return {
+    kind: MessageKind.Publish,
+    topic,
+    body,
+    topicOffset,
+    dataOffset,
+    dataEnd,
+    forwardEnd,
+    hasHeaders,
+    retain: flags?.retain ?? false,
+    requestId: flags?.request,
+  };
+}
+
+/** The publish options element, already checked to be well-formed: nil or a map. */
+function publishFlags(element: Buffer): PublishFlags | undefined {
+  const options = optionalMap([unpacker.unpack(element)], 0, 'publish options');
+  if (!options) return undefined;
+  const { retain, request } = options;
+  if (retain !== undefined && retain !== null && typeof retain !== 'boolean') throw invalid('publish: "retain" must be a boolean');
+  if (request !== undefined && request !== null && !(Number.isSafeInteger(request) && (request as number) >= 0)) {
+    throw invalid('publish: "request" must be a non-negative integer');
+  }
+  return { retain: retain === true, request: typeof request === 'number' ? request : undefined };
+}
+
+/** `[14, replyTo, data, headers, error]`: the answer is forwarded from `data` on, as sent. */
+function decodeRespond(body: Buffer, fields: unknown[]): RespondFrame {
+  if (fields.length < 3 || fields.length > 15) throw invalid('respond: expected [14, replyTo, data, headers, error]');
+  const replyTo = field(fields, 1, 'string', 'respond');
+  const headers = optionalMap(fields, 3, 'respond headers');
+  if (headers && !Object.values(headers).every((value) => typeof value === 'string')) {
+    throw invalid('respond: headers must be a map of strings');
+  }
+  const error = optionalMap(fields, 4, 'respond error');
+  if (error) replyError(error);
+  const cursor = new MsgpackCursor(body);
+  cursor.readArrayLength();
+  cursor.readUint();
+  cursor.readString();
+  return { kind: MessageKind.Respond, replyTo, body, dataOffset: cursor.offset, answerElements: fields.length - 2 };
+}
+
+function replyError(error: Record<string, unknown>): ReplyError {
+  const { code, message } = error;
+  if (typeof code !== 'string' || typeof message !== 'string') throw invalid('an error reply must be a map with "code" and "message" strings');
+  return { code, message };
+}
+
+/** The map at `fields[index]`, or undefined when it is absent or nil. */
+function optionalMap(fields: unknown[], index: number, what: string): Record<string, unknown> | undefined {
+  const value = fields[index];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) throw invalid(`${what} must be a map or nil`);
+  return value as Record<string, unknown>;
 }
 
 /**

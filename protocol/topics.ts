@@ -32,6 +32,18 @@ export function assertValidPattern(pattern: unknown): asserts pattern is string 
   if (problem) throw new ProtocolError(ErrorCode.InvalidPattern, problem);
 }
 
+/** Longest queue group name, in UTF-8 bytes. */
+export const MAX_QUEUE_NAME_BYTES = 64;
+
+/** Describes what is wrong with a queue group name, or returns null. */
+export function queueNameProblem(name: string): string | null {
+  if (name.length === 0) return 'invalid queue group name "": it is empty';
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > MAX_QUEUE_NAME_BYTES) return `invalid queue group name: ${bytes} bytes is longer than the limit of ${MAX_QUEUE_NAME_BYTES} bytes`;
+  if (FORBIDDEN_CHARACTER.test(name)) return `invalid queue group name ${JSON.stringify(name)}: whitespace and control characters are not allowed`;
+  return null;
+}
+
 export function isSystemTopic(topic: string): boolean {
   return topic.startsWith(SYSTEM_PREFIX);
 }

@@ -3,15 +3,9 @@ import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnBroker, startBroker, startCli } from './helpers/broker.js';
-import { connectClient } from './helpers/clients.js';
+import { connectClient, waitForSubscriptions } from './helpers/clients.js';
 import { BROKER_BIN, Child, CLI_BIN, makeTempDir, PROJECT_ROOT, spawnNode } from './helpers/processes.js';
 import { waitFor } from './helpers/wait.js';
-
-async function waitForSubscriptions(socketPath: string, count: number): Promise<void> {
-  const observer = await connectClient(socketPath);
-  await waitFor(async () => (await observer.brokerStats())['subscriptions'] === count, `${count} subscription(s) at the broker`);
-  await observer.close();
-}
 
 /**
  * A child running as another user must read the code it runs; a checkout

@@ -23,6 +23,13 @@ export async function waitForCount(received: unknown[], count: number, what = 'm
   await waitFor(() => received.length >= count, `${count} ${what} (have ${received.length})`, timeoutMs);
 }
 
+/** Waits until the broker holds `count` subscriptions, as seen by a short-lived observer. */
+export async function waitForSubscriptions(socketPath: string, count: number): Promise<void> {
+  const observer = await connectClient(socketPath);
+  await waitFor(async () => (await observer.brokerStats())['subscriptions'] === count, `${count} subscription(s) at the broker`);
+  await observer.close();
+}
+
 afterEach(async () => {
   await Promise.all([...clients].map((client) => client.close()));
   clients.clear();

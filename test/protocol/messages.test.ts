@@ -3,24 +3,34 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeBrokerMessage,
   decodeClientMessage,
-  deliveryFrameFor,
   encodeBody,
   encodeFrame,
   encodeMessage,
   encodePublishBody,
+  encodeRespondBody,
   ErrorCode,
+  keptValueOf,
   MessageKind,
+  PublishedMessage,
+  replyParts,
+  retainedParts,
+  type BodyParts,
   type BrokerMessage,
   type ClientMessage,
   type PublishFrame,
+  type RespondFrame,
 } from '../../protocol/index.js';
 
 const bodyOf = (frame: Buffer) => frame.subarray(4);
+const frameOf = (parts: BodyParts) => encodeFrame(Buffer.concat(parts));
+const decodePublish = (body: Uint8Array) => decodeClientMessage(Buffer.from(body)) as PublishFrame;
 
 describe('client messages round trip', () => {
   const messages: ClientMessage[] = [
     { kind: MessageKind.Hello, version: 1, name: 'editor', noEcho: true },
     { kind: MessageKind.Subscribe, subscriptionId: 7, pattern: 'app.*.saved' },
+    { kind: MessageKind.Subscribe, subscriptionId: 8, pattern: 'jobs.>', queue: 'workers' },
+    { kind: MessageKind.GoingAway, reason: 'the client was closed' },
     { kind: MessageKind.Unsubscribe, subscriptionId: 7 },
     { kind: MessageKind.Ping, token: 1 },
     { kind: MessageKind.Pong, token: 2 },
@@ -52,6 +62,9 @@ describe('broker messages round trip', () => {
     { kind: MessageKind.Error, code: 'FRAME_TOO_LARGE', message: 'too big' },
     { kind: MessageKind.GoingAway, reason: 'restart' },
     { kind: MessageKind.Dropped, count: 12 },
+    { kind: MessageKind.Message, topic: 'a.b', data: 1, headers: { k: 'v' }, info: { reply: 'abc.1.2', sub: 4 } },
+    { kind: MessageKind.Reply, requestId: 3, data: { ok: true }, headers: undefined, error: undefined },
+    { kind: MessageKind.Reply, requestId: 4, data: null, headers: { k: 'v' }, error: { code: 'NO_RESPONDERS', message: 'nobody' } },
     { kind: MessageKind.Stats, token: 5, stats: { connections: 2 } },
   ];
   it.each(messages)('kind $kind', (message) => {
@@ -65,13 +78,51 @@ describe('delivery frames', () => {
     for (const headers of [undefined, { h: 'v' }]) {
       const publish = decodeClientMessage(Buffer.from(encodePublishBody('t.x', data, headers))) as PublishFrame;
       const expected = encodeMessage({ kind: MessageKind.Message, topic: 't.x', data, headers });
-      expect(deliveryFrameFor(publish)).toEqual(expected);
+      expect(frameOf(new PublishedMessage(publish).plainParts())).toEqual(expected);
+      const request = decodePublish(encodePublishBody('t.x', data, headers, { request: 9 }));
+      expect(frameOf(new PublishedMessage(request, 'r.1.9').plainParts())).toEqual(
+        encodeMessage({ kind: MessageKind.Message, topic: 't.x', data, headers, info: { reply: 'r.1.9' } }),
+      );
     }
   });
 
-  it('drops a nil headers element and ignores extra elements a later version may add', () => {
-    const publish = decodeClientMessage(Buffer.from(pack([3, 'a', 1, null, { future: true }]))) as PublishFrame;
-    expect(decodeBrokerMessage(bodyOf(deliveryFrameFor(publish)))).toEqual({ kind: MessageKind.Message, topic: 'a', data: 1, headers: undefined });
+  it('drops a nil headers element and ignores option keys and elements a later version may add', () => {
+    const publish = decodePublish(pack([3, 'a', 1, null, { future: true }, 'more']));
+    expect(publish).toMatchObject({ retain: false, requestId: undefined });
+    const delivered = decodeBrokerMessage(bodyOf(frameOf(new PublishedMessage(publish).plainParts())));
+    expect(delivered).toEqual({ kind: MessageKind.Message, topic: 'a', data: 1, headers: undefined });
+  });
+
+  it('marks a queue member\'s copy with its subscription id, and a request\'s with the reply address too', () => {
+    const publish = decodePublish(encodePublishBody('jobs.x', 'work'));
+    expect(decodeBrokerMessage(bodyOf(frameOf(new PublishedMessage(publish).partsFor(12))))).toEqual({
+      kind: MessageKind.Message, topic: 'jobs.x', data: 'work', headers: undefined, info: { sub: 12 },
+    });
+    const request = decodePublish(encodePublishBody('jobs.x', 'work', { h: '1' }, { request: 5 }));
+    expect(decodeBrokerMessage(bodyOf(frameOf(new PublishedMessage(request, 'r.2.5').partsFor(12))))).toEqual({
+      kind: MessageKind.Message, topic: 'jobs.x', data: 'work', headers: { h: '1' }, info: { reply: 'r.2.5', sub: 12 },
+    });
+  });
+
+  it('replays a kept value byte for byte, marked retained, from a copy that outlives the frame', () => {
+    const body = Buffer.from(encodePublishBody('theme', { name: 'dark', size: 1.5 }, { origin: 'settings' }, { retain: true }));
+    const publish = decodePublish(body);
+    expect(publish).toMatchObject({ retain: true, requestId: undefined });
+    const kept = keptValueOf(publish);
+    body.fill(0);
+    expect(decodeBrokerMessage(bodyOf(frameOf(retainedParts(kept, 3))))).toEqual({
+      kind: MessageKind.Message, topic: 'theme', data: { name: 'dark', size: 1.5 }, headers: { origin: 'settings' }, info: { retained: true, sub: 3 },
+    });
+  });
+
+  it('forwards a respond as the reply to the request id, answer untouched', () => {
+    for (const [headers, error] of [[undefined, undefined], [{ k: 'v' }, { code: 'BAD', message: 'no' }]] as const) {
+      const respond = decodeClientMessage(Buffer.from(encodeRespondBody('r.1.77', [1, 2], headers, error))) as RespondFrame;
+      expect(respond.replyTo).toBe('r.1.77');
+      expect(decodeBrokerMessage(bodyOf(frameOf(replyParts(respond, 77))))).toEqual({
+        kind: MessageKind.Reply, requestId: 77, data: [1, 2], headers, error,
+      });
+    }
   });
 });
 
@@ -96,6 +147,14 @@ describe('invalid input', () => {
     ['subscribe id negative', Buffer.from(pack([4, -1, 'a'])), ErrorCode.InvalidMessage, /subscribe: element 1 must be a non-negative integer/],
     ['subscribe pattern missing', Buffer.from(pack([4, 1])), ErrorCode.InvalidMessage, /subscribe: element 2 must be a string/],
     ['ping without token', Buffer.from(pack([7])), ErrorCode.InvalidMessage, /ping: element 1/],
+    ['publish options not a map', Buffer.from(pack([3, 'a', 1, null, 'retain'])), ErrorCode.InvalidMessage, /publish options must be a map or nil/],
+    ['publish retain not a boolean', Buffer.from(pack([3, 'a', 1, null, { retain: 1 }])), ErrorCode.InvalidMessage, /"retain" must be a boolean/],
+    ['publish request id negative', Buffer.from(pack([3, 'a', 1, null, { request: -4 }])), ErrorCode.InvalidMessage, /"request" must be a non-negative integer/],
+    ['subscribe queue not a string', Buffer.from(pack([4, 1, 'a', { queue: 3 }])), ErrorCode.InvalidMessage, /"queue" must be a string/],
+    ['respond without data', Buffer.from(pack([14, 'r.1.2'])), ErrorCode.InvalidMessage, /respond: expected \[14, replyTo, data, headers, error\]/],
+    ['respond address not a string', Buffer.from(pack([14, 5, 1])), ErrorCode.InvalidMessage, /respond: element 1 must be a string/],
+    ['respond error without a message', Buffer.from(pack([14, 'r', 1, null, { code: 'X' }])), ErrorCode.InvalidMessage, /"code" and "message" strings/],
+    ['respond headers not strings', Buffer.from(pack([14, 'r', 1, { k: 1 }])), ErrorCode.InvalidMessage, /respond: headers must be a map of strings/],
   ];
   it.each(cases)('%s', (_name, body, code, message) => {
     let thrown: unknown;

@@ -1,0 +1,95 @@
+import { patternMatches, SINGLE_WILDCARD, TAIL_WILDCARD, type KeptValue } from '../protocol/index.js';
+
+export interface RetainedLimits {
+  /** Topics with a retained value. */
+  maxRetained: number;
+  /** Encoded bytes of all retained values together. */
+  maxRetainedBytes: number;
+}
+
+/** A retained value with the topic it belongs to. */
+export interface RetainedEntry extends KeptValue {
+  readonly topic: string;
+}
+
+/**
+ * The last value published with retain on each topic, for subscribers that
+ * come later. Bounded in count and bytes: past either bound a new topic is
+ * refused (an existing topic may still change, within the byte bound).
+ */
+export class RetainedStore {
+  private readonly values = new Map<string, RetainedEntry>();
+  private bytes = 0;
+  /** Retains refused because a bound was reached. */
+  refused = 0;
+
+  constructor(
+    private readonly limits: RetainedLimits,
+    /** Called after every change, so the state can be saved. */
+    private readonly onChange: () => void = () => undefined,
+  ) {}
+
+  get count(): number {
+    return this.values.size;
+  }
+
+  get totalBytes(): number {
+    return this.bytes;
+  }
+
+  /** Keeps `value` as the topic's last value, or clears it when null; returns why it was refused, or null. */
+  set(topic: string, value: KeptValue | null): string | null {
+    const previous = this.values.get(topic);
+    const previousBytes = previous ? sizeOf(previous) : 0;
+    if (value === null) {
+      if (!previous) return null;
+      this.values.delete(topic);
+      this.bytes -= previousBytes;
+      this.onChange();
+      return null;
+    }
+    const entry: RetainedEntry = { topic, topicAndData: value.topicAndData, headers: value.headers };
+    const refusal = this.refusal(topic, previous, this.bytes - previousBytes + sizeOf(entry));
+    if (refusal) {
+      this.refused++;
+      return refusal;
+    }
+    // Delete first so the topic moves to the end: replay order is the order values were last set.
+    this.values.delete(topic);
+    this.values.set(topic, entry);
+    this.bytes += sizeOf(entry) - previousBytes;
+    this.onChange();
+    return null;
+  }
+
+  /** The retained values whose topics the pattern matches, oldest first. */
+  *matching(pattern: string): Iterable<RetainedEntry> {
+    if (!pattern.includes(SINGLE_WILDCARD) && !pattern.includes(TAIL_WILDCARD)) {
+      const entry = this.values.get(pattern);
+      if (entry) yield entry;
+      return;
+    }
+    for (const entry of this.values.values()) {
+      if (patternMatches(pattern, entry.topic)) yield entry;
+    }
+  }
+
+  entries(): IterableIterator<RetainedEntry> {
+    return this.values.values();
+  }
+
+  private refusal(topic: string, previous: RetainedEntry | undefined, bytesAfter: number): string | null {
+    const { maxRetained, maxRetainedBytes } = this.limits;
+    if (!previous && this.values.size >= maxRetained) {
+      return `${topic} was delivered but not retained: the broker already retains ${maxRetained} topics, the most it allows (--max-retained)`;
+    }
+    if (bytesAfter > maxRetainedBytes) {
+      return `${topic} was delivered but not retained: retained values would take ${bytesAfter} bytes, more than the ${maxRetainedBytes} the broker allows (--max-retained-bytes)`;
+    }
+    return null;
+  }
+}
+
+function sizeOf(entry: KeptValue): number {
+  return entry.topicAndData.length + entry.headers.length;
+}

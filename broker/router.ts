@@ -1,0 +1,129 @@
+import { partsLength, TopicTrie, type OutgoingMessage } from '../protocol/index.js';
+import type { Connection } from './connection.js';
+
+/** One subscription of a queue group: the group gets each message once, through one of its members. */
+export class QueueMember {
+  constructor(
+    readonly connection: Connection,
+    readonly subscriptionId: number,
+    readonly group: string,
+  ) {}
+}
+
+/** A subscription as the broker keeps it, per connection. */
+export interface BrokerSubscription {
+  readonly pattern: string;
+  /** Set for a queue group subscription. */
+  readonly member: QueueMember | null;
+}
+
+/** Where a group's round robin stands, and how many members keep it alive. */
+interface GroupTurn {
+  members: number;
+  turn: number;
+}
+
+/**
+ * Decides who receives a message: every plain subscriber whose pattern
+ * matches, once per connection, plus one member of each queue group with a
+ * matching member. The plain path is what every publish pays for; queue
+ * groups cost nothing until someone joins one.
+ */
+export class Router {
+  private readonly plain = new TopicTrie<Connection>();
+  private readonly queued = new TopicTrie<QueueMember>();
+  private readonly turns = new Map<string, GroupTurn>();
+  /** The members matching a topic, split by group; follows the trie's own per-topic cache. */
+  private readonly byGroup = new WeakMap<readonly QueueMember[], QueueMember[][]>();
+
+  /** Subscriptions held, plain and queue. */
+  get size(): number {
+    return this.plain.size + this.queued.size;
+  }
+
+  add(connection: Connection, subscriptionId: number, pattern: string, queue?: string): BrokerSubscription {
+    if (queue === undefined) {
+      this.plain.add(pattern, connection);
+      return { pattern, member: null };
+    }
+    const member = new QueueMember(connection, subscriptionId, queue);
+    this.queued.add(pattern, member);
+    const turn = this.turns.get(queue);
+    if (turn) turn.members++;
+    else this.turns.set(queue, { members: 1, turn: 0 });
+    return { pattern, member };
+  }
+
+  remove(connection: Connection, subscription: BrokerSubscription): void {
+    const { pattern, member } = subscription;
+    if (!member) {
+      this.plain.remove(pattern, connection);
+      return;
+    }
+    this.queued.remove(pattern, member);
+    const turn = this.turns.get(member.group)!;
+    if (--turn.members === 0) this.turns.delete(member.group);
+  }
+
+  /** Sends the message to its receivers; returns how many there were. */
+  route(message: OutgoingMessage, from: Connection | null): number {
+    let receivers = 0;
+    const subscribers = this.plain.matching(message.topic);
+    if (subscribers.length > 0) {
+      const parts = message.plainParts();
+      const bytes = partsLength(parts);
+      for (const subscriber of subscribers) {
+        if (subscriber === from && from.noEcho) continue;
+        subscriber.deliver(parts, bytes);
+        receivers++;
+      }
+    }
+    if (this.queued.size === 0) return receivers;
+    for (const members of this.groupsMatching(message.topic)) {
+      if (this.deliverToOne(members, message, from)) receivers++;
+    }
+    return receivers;
+  }
+
+  /**
+   * Round robin over the group, skipping members that cannot take the
+   * message now (buffer full, closing). When none can, the one whose turn
+   * it was gets it, and its slow-consumer policy counts the drop.
+   */
+  private deliverToOne(members: readonly QueueMember[], message: OutgoingMessage, from: Connection | null): boolean {
+    const turn = this.turns.get(members[0]!.group)!;
+    const start = turn.turn++;
+    let fallback: QueueMember | null = null;
+    for (let offset = 0; offset < members.length; offset++) {
+      const member = members[(start + offset) % members.length]!;
+      if (member.connection === from && from.noEcho) continue;
+      const parts = message.partsFor(member.subscriptionId);
+      const bytes = partsLength(parts);
+      if (member.connection.hasRoomFor(bytes)) {
+        member.connection.deliver(parts, bytes);
+        return true;
+      }
+      fallback ??= member;
+    }
+    if (!fallback) return false;
+    const parts = message.partsFor(fallback.subscriptionId);
+    fallback.connection.deliver(parts, partsLength(parts));
+    return true;
+  }
+
+  private groupsMatching(topic: string): QueueMember[][] {
+    const members = this.queued.matching(topic);
+    let groups = this.byGroup.get(members);
+    if (!groups) {
+      const split = new Map<string, QueueMember[]>();
+      for (const member of members) {
+        const group = split.get(member.group);
+        if (group) group.push(member);
+        else split.set(member.group, [member]);
+      }
+      groups = [...split.values()];
+      this.byGroup.set(members, groups);
+    }
+    return groups;
+  }
+}

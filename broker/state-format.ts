@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import { Packr, Unpackr } from 'msgpackr';
+import { MsgpackCursor, topicProblem } from '../protocol/index.js';
+import type { RetainedEntry } from './retained-store.js';
+
+/**
+ * The `--state` file: `["sockbus-state", 1, savedAt, sha256, entries]`,
+ * where `entries` is a bin holding one `[topic, data, headers|nil]` array
+ * per retained value, in the encoding the publisher used (so a value comes
+ * back byte for byte). The digest catches a file damaged after it was
+ * written; atomic replacement (state-file.ts) catches a crash mid-write.
+ */
+const FORMAT = 'sockbus-state';
+const FORMAT_VERSION = 1;
+const ENTRY_HEADER = Buffer.from([0x93]);
+
+const packer = new Packr({ useRecords: false });
+const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+export function encodeState(entries: Iterable<RetainedEntry>, savedAt: Date): Buffer {
+  const parts: Buffer[] = [];
+  for (const entry of entries) parts.push(ENTRY_HEADER, entry.topicAndData, entry.headers);
+  const body = Buffer.concat(parts);
+  return packer.pack([FORMAT, FORMAT_VERSION, savedAt.toISOString(), sha256(body), body]);
+}
+
+/** Reads a state file's bytes; throws an Error saying what is wrong with them. */
+export function decodeState(bytes: Buffer): RetainedEntry[] {
+  let outer: unknown;
+  try {
+    outer = unpacker.unpack(bytes);
+  } catch (error) {
+    throw new Error(`not msgpack: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(outer) || outer[0] !== FORMAT) throw new Error('not a sockbus state file');
+  if (outer[1] !== FORMAT_VERSION) throw new Error(`format version ${String(outer[1])} is not the ${FORMAT_VERSION} this broker reads`);
+  const [, , , digest, body] = outer as [unknown, unknown, unknown, unknown, unknown];
+  if (!(body instanceof Uint8Array) || !(digest instanceof Uint8Array)) throw new Error('the entries or their digest are missing');
+  const entries = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (!sha256(entries).equals(digest)) throw new Error('the digest does not match the entries: the file was damaged');
+  return readEntries(entries);
+}
+
+function readEntries(bytes: Buffer): RetainedEntry[] {
+  const cursor = new MsgpackCursor(bytes);
+  const entries: RetainedEntry[] = [];
+  while (!cursor.atEnd) {
+    if (cursor.readArrayLength() !== 3) throw new Error(`entry ${entries.length} is not [topic, data, headers]`);
+    const start = cursor.offset;
+    const topic = cursor.readString('topic');
+    const problem = topicProblem(topic);
+    if (problem) throw new Error(`entry ${entries.length}: ${problem}`);
+    cursor.skipValue();
+    const dataEnd = cursor.offset;
+    if (cursor.isNil()) cursor.skipValue();
+    else cursor.skipStringMap('headers');
+    entries.push({
+      topic,
+      topicAndData: Buffer.from(bytes.subarray(start, dataEnd)),
+      headers: Buffer.from(bytes.subarray(dataEnd, cursor.offset)),
+    });
+  }
+  return entries;
+}
+
+function sha256(bytes: Uint8Array): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
