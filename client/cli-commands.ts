@@ -36,9 +36,13 @@ export async function subscribe(client: Client, pattern: string, options: { coun
 
 /** Sends one request and prints the reply as `{"data","headers"}`; a failed request rejects with its error. */
 export async function request(client: Client, topic: string, data: string | undefined, options: { headers?: Headers; timeout?: number }): Promise<void> {
-  const reply = await client.request(topic, data === undefined ? null : parseData(data), options);
-  process.stdout.write(`${toJsonLine({ data: reply.data ?? null, headers: reply.headers ?? {} })}\n`);
-  await client.close();
+  try {
+    const reply = await client.request(topic, data === undefined ? null : parseData(data), options);
+    process.stdout.write(`${toJsonLine({ data: reply.data ?? null, headers: reply.headers ?? {} })}\n`);
+  } finally {
+    // A failed request is an answer too: leave cleanly, not like a crash.
+    await client.close();
+  }
 }
 
 /** Answers every request on the pattern with the same data, printing each request, until `count` answers. */

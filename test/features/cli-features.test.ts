@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runCli, startBroker, startCli } from '../helpers/broker.js';
-import { waitForSubscriptions } from '../helpers/clients.js';
+import { collect, connectClient, waitForCount, waitForSubscriptions } from '../helpers/clients.js';
 
 describe('the command line for requests, queue groups, retained values and clients', () => {
   it('req gets the answer of reply, which prints each request it answers', async () => {
@@ -18,8 +18,12 @@ describe('the command line for requests, queue groups, retained values and clien
 
   it('req says why it failed, with exit status 1: no responders, or a timeout', async () => {
     const { socketPath } = await startBroker();
+    const presence = await collect(await connectClient(socketPath), '$SYS.client.disconnected');
     const nobody = await runCli(['req', 'svc.none', '--socket', socketPath]);
     expect([nobody.exitCode, nobody.stdout, nobody.stderr]).toEqual([1, '', 'sockbus: no responders: nothing subscribes to svc.none\n']);
+    // A failed request is an answer, not a crash: req still says goodbye.
+    await waitForCount(presence, 1);
+    expect(presence[0]!.data).toMatchObject({ name: 'sockbus req', reason: 'closed by the client: the client was closed' });
     const silent = startCli(['sub', 'svc.silent', '--socket', socketPath]);
     await waitForSubscriptions(socketPath, 1);
     const timedOut = await runCli(['req', 'svc.silent', '--timeout', '200', '--socket', socketPath]);
