@@ -217,6 +217,7 @@ export class Broker implements ConnectionHost, HandlerContext {
     let refused = 0;
     for (const entry of saved) if (this.retained.set(entry.topic, entry)) refused++;
     this.retained.refused = 0; // the counter is for refusals clients saw
+    await this.stateFile.saveNow();
     const note = refused ? `; ${refused} did not fit the retained bounds and were left out` : '';
     this.log.info(`restored ${saved.length - refused} retained values from ${this.stateFile.path}${note}`);
   }

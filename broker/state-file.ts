@@ -28,7 +28,7 @@ export class StateFile {
       bytes = await readFile(this.path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new SockbusError(ErrorCode.Internal, `cannot read the state file ${this.path}: ${(error as Error).message}`, { cause: error });
+      throw new SockbusError(ErrorCode.StateFileUnusable, `cannot read the state file ${this.path}: ${(error as Error).message}`, { cause: error });
     }
     try {
       return decodeState(bytes);
@@ -37,6 +37,15 @@ export class StateFile {
       await rename(this.path, aside);
       this.log.warn(`the state file ${this.path} is corrupt (${(error as Error).message}); moved it to ${aside} and started with no retained values`);
       return [];
+    }
+  }
+
+  /** Saves now, throwing why it cannot: at start, so a state file that cannot be written stops the broker, not a later save. */
+  async saveNow(): Promise<void> {
+    try {
+      await writeAtomically(this.path, encodeState(this.snapshot(), new Date()));
+    } catch (error) {
+      throw new SockbusError(ErrorCode.StateFileUnusable, `cannot write the state file ${this.path}: ${(error as Error).message}`, { cause: error });
     }
   }
 

@@ -41,6 +41,8 @@ export const ErrorCode = {
   NotARequest: 'NOT_A_REQUEST',
   /** A retained value was refused: the store is at its bound (count or bytes). */
   RetainedStoreFull: 'RETAINED_STORE_FULL',
+  /** The broker cannot read or write its `--state` file, so it does not start. */
+  StateFileUnusable: 'STATE_FILE_UNUSABLE',
   /** A bug in sockbus itself; the broker stays up. */
   Internal: 'INTERNAL_ERROR',
 } as const;

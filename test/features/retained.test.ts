@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, type Client, type SockbusError } from '../../client/index.js';
-import { restartBroker, startBroker } from '../helpers/broker.js';
+import { restartBroker, spawnBroker, startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount } from '../helpers/clients.js';
 import { makeTempDir } from '../helpers/processes.js';
 import { nextEvent, waitFor } from '../helpers/wait.js';
@@ -157,11 +157,18 @@ describe('retained values with --state', () => {
     expect(restarted.child.stderr).toMatch(
       new RegExp(`sockbusd: warn: the state file ${statePath} is corrupt \\(.+\\); moved it to ${join(dirname(statePath), asideName!)} and started with no retained values`),
     );
-    expect(existsSync(statePath)).toBe(false);
     expect(await retainedAfterRestart(restarted)).toEqual([]);
     // And it goes on keeping state in the same place.
     const client = await connectClient(restarted.socketPath);
     await publishRetained(client, { 'a.b': 'fresh' });
-    await waitFor(() => existsSync(statePath), 'a new state file');
+    await waitFor(() => existsSync(statePath) && readFileSync(statePath).includes('fresh'), 'the new value to be saved');
+  });
+
+  it('refuses to start when the state file cannot be written, saying why', async () => {
+    const statePath = join(makeTempDir(), 'missing-directory', 'state.bin');
+    const broker = spawnBroker(join(makeTempDir(), 'bus.sock'), stateArgs(statePath));
+    await broker.waitForExit();
+    expect(broker.exitCode).toBe(1);
+    expect(broker.stderr).toMatch(new RegExp(`^sockbusd: cannot write the state file ${statePath}: ENOENT: no such file or directory`, 'm'));
   });
 });

@@ -33,6 +33,10 @@ const validMessages = (random: Random): unknown[] => [
   [MessageKind.Unsubscribe, Math.floor(random() * 100)],
   [MessageKind.Ping, Math.floor(random() * 1000)],
   [MessageKind.StatsRequest, 1],
+  [MessageKind.Publish, 'fuzz.r', 1, null, pick(random, [{ retain: true }, { request: Math.floor(random() * 1000) }, null])],
+  [MessageKind.Subscribe, Math.floor(random() * 100), 'fuzz.>', { queue: pick(random, ['q', 'workers']) }],
+  [MessageKind.Respond, pick(random, ['nonsense', '000000000000.1.1']), 'answer', null, pick(random, [null, { code: 'X', message: 'y' }])],
+  [MessageKind.GoingAway, 'bye'],
 ];
 
 /** Every kind of bad input the fuzzer sends, by name, each making one chunk of bytes. */
