@@ -8,19 +8,25 @@ import {
   partsLength,
   ProtocolError,
   MessageKind,
+  SockbusError,
   PublishedMessage,
   replyParts,
   retainedParts,
+  SenderStamp,
   VERSION,
   type ClientMessage,
   type PublishFrame,
   type RespondFrame,
+  type Sender,
   type Subscribe,
 } from '../protocol/index.js';
+import { AccessPolicy } from './access-policy.js';
 import { Connection, type ConnectionHost } from './connection.js';
+import type { CredentialReader } from './credentials.js';
 import { handleClientMessage, type HandlerContext } from './handlers.js';
 import type { Logger } from './log.js';
 import type { BrokerLimits, BrokerOptions } from './options.js';
+import { PolicyFile } from './policy-file.js';
 import { presenceOf } from './presence.js';
 import { ReplyAddresses } from './reply-address.js';
 import { RetainedStore } from './retained-store.js';
@@ -38,6 +44,11 @@ export class Broker implements ConnectionHost, HandlerContext {
   private readonly stateFile: StateFile | null;
   private readonly replyAddresses = new ReplyAddresses();
   private readonly connections = new Map<number, Connection>();
+  private readonly connectionsPerUid = new Map<number, number>();
+  private readonly policyFile: PolicyFile | null;
+  private policy: AccessPolicy;
+  /** The broker's own events carry its own credentials, when it can tell them to others. */
+  private readonly ownSender: Sender | undefined;
   private readonly startedAt = Date.now();
   private nextConnectionId = 1;
   private readonly sweeper: NodeJS.Timeout;
@@ -48,7 +59,13 @@ export class Broker implements ConnectionHost, HandlerContext {
   constructor(
     private readonly options: BrokerOptions,
     readonly log: Logger,
+    private readonly credentials: CredentialReader,
   ) {
+    const brokerUid = process.getuid?.() ?? -1;
+    this.policyFile = options.aclPath ? new PolicyFile(options.aclPath, credentials, brokerUid) : null;
+    // A policy file that cannot be used stops the broker here, before it listens.
+    this.policy = this.policyFile ? this.policyFile.load() : AccessPolicy.openPolicy(brokerUid);
+    this.ownSender = credentials.available ? { uid: brokerUid, pid: process.pid } : undefined;
     // One timer for every connection's deadlines, rather than timers per connection.
     const { handshakeTimeoutMs, frameTimeoutMs, keepaliveMs } = options.limits;
     const sweepEveryMs = Math.min(1000, Math.max(20, Math.min(handshakeTimeoutMs, frameTimeoutMs, keepaliveMs) / 4));
@@ -61,7 +78,8 @@ export class Broker implements ConnectionHost, HandlerContext {
   async listen(): Promise<void> {
     await this.restoreState();
     const { socketPath, mode, socketCheckMs } = this.options;
-    this.socket = await SocketOwner.claim(socketPath, mode, this.log, (client) => this.accept(client));
+    const access = { mode, group: this.socketGroup() };
+    this.socket = await SocketOwner.claim(socketPath, access, this.log, (client) => this.accept(client));
     this.socket.watchFile(socketCheckMs);
   }
 
@@ -81,7 +99,9 @@ export class Broker implements ConnectionHost, HandlerContext {
   forget(connection: Connection): void {
     for (const subscription of connection.subscriptions.values()) this.router.remove(connection, subscription);
     connection.subscriptions.clear();
-    this.connections.delete(connection.id);
+    if (!this.connections.delete(connection.id)) return;
+    const uid = connection.credentials?.uid;
+    if (uid !== undefined) this.connectionsPerUid.set(uid, this.connectionsPerUid.get(uid)! - 1);
     this.log.debug(`${connection.description} disconnected: ${connection.closeReason}`);
     if (connection.announced && !this.shuttingDown) {
       this.announce('$SYS.client.disconnected', { ...presenceOf(connection), reason: connection.closeReason });
@@ -89,17 +109,19 @@ export class Broker implements ConnectionHost, HandlerContext {
   }
 
   publish(publish: PublishFrame, from: Connection): void {
+    if (this.deniesPublish(publish, from)) return;
     this.counters.messagesIn++;
     if (publish.retain) this.retain(publish, from);
-    this.router.route(new PublishedMessage(publish), from);
+    this.router.route(new PublishedMessage(publish, from.stamp), from);
   }
 
   /** Routes a request with a reply address, or answers at once that nobody could respond. */
   request(publish: PublishFrame & { requestId: number }, from: Connection): void {
+    if (this.deniesPublish(publish, from)) return;
     this.counters.messagesIn++;
     this.counters.requests++;
     const reply = this.replyAddresses.addressFor(from.id, publish.requestId);
-    if (this.router.route(new PublishedMessage(publish, reply), from) > 0) return;
+    if (this.router.route(new PublishedMessage(publish, from.stamp, reply), from) > 0) return;
     this.counters.noResponders++;
     const error = { code: ErrorCode.NoResponders, message: `no responders: nothing subscribes to ${publish.topic}` };
     from.send(encodeBody({ kind: MessageKind.Reply, requestId: publish.requestId, data: null, error }));
@@ -122,10 +144,13 @@ export class Broker implements ConnectionHost, HandlerContext {
   }
 
   subscribe(connection: Connection, { subscriptionId, pattern, queue }: Subscribe): void {
+    const refusal = connection.access.subscribeRefusal(pattern);
+    if (refusal) return this.deny(connection, refusal, subscriptionId);
     connection.subscriptions.set(subscriptionId, this.router.add(connection, subscriptionId, pattern, queue));
     // A queue group shares live work; replaying old values to each new member would duplicate them.
     if (queue !== undefined) return;
     for (const value of this.retained.matching(pattern)) {
+      if (connection.withholds(value.topic)) continue;
       const parts = retainedParts(value, subscriptionId);
       connection.deliver(parts, partsLength(parts));
     }
@@ -153,6 +178,7 @@ export class Broker implements ConnectionHost, HandlerContext {
       bytesOut: counters.bytesOut,
       dropped: counters.dropped,
       errors: counters.errors,
+      denied: counters.denied,
       requests: counters.requests,
       noResponders: counters.noResponders,
       replies: counters.replies,
@@ -160,13 +186,14 @@ export class Broker implements ConnectionHost, HandlerContext {
       retained: this.retained.count,
       retainedBytes: this.retained.totalBytes,
       retainedRefused: this.retained.refused,
+      accessPolicy: this.policyFile ? this.policyFile.path : 'none (open)',
       clients: [...this.connections.values()].map((connection) => ({
-        id: connection.id,
-        name: connection.name,
+        ...presenceOf(connection),
         subscriptions: connection.subscriptions.size,
         messagesIn: connection.counters.messagesIn,
         messagesOut: connection.counters.messagesOut,
         dropped: connection.counters.dropped,
+        denied: connection.counters.denied,
         pendingBytes: connection.pendingBytes,
         connectedSeconds: Math.round((Date.now() - connection.connectedAt) / 1000),
       })),
@@ -195,18 +222,101 @@ export class Broker implements ConnectionHost, HandlerContext {
   private accept(client: net.Socket): void {
     const connection = new Connection(this.nextConnectionId++, client, this);
     this.counters.connectionsTotal++;
-    const limit = this.limits.maxConnections;
-    if (this.connections.size >= limit) {
-      connection.fail(new ProtocolError(ErrorCode.TooManyConnections, `the broker already serves ${limit} connections, the most it allows (--max-connections)`));
+    this.identify(connection, client);
+    const refusal = this.connectionRefusal(connection);
+    if (refusal) {
+      connection.fail(new ProtocolError(ErrorCode.TooManyConnections, refusal));
       return;
     }
     this.connections.set(connection.id, connection);
-    this.log.debug(`connection ${connection.id} accepted`);
+    const uid = connection.credentials?.uid;
+    if (uid !== undefined) this.connectionsPerUid.set(uid, (this.connectionsPerUid.get(uid) ?? 0) + 1);
+    this.log.debug(`connection ${connection.id} accepted from ${connection.access.who}`);
+  }
+
+  /** The gid of --group, given by number or by name. */
+  private socketGroup(): number | null {
+    const { group } = this.options;
+    if (group === undefined) return null;
+    if (/^\d+$/.test(group)) return Number(group);
+    if (!this.credentials.available) {
+      throw new SockbusError(ErrorCode.CredentialsUnavailable, `--group ${group}: group names need the native addon (${this.credentials.unavailableReason}); give the numeric gid instead`);
+    }
+    const gid = this.credentials.groupId(group);
+    if (gid === null) throw new SockbusError(ErrorCode.InvalidPolicy, `--group ${group}: no such group on this system`);
+    return gid;
+  }
+
+  /** Asks the kernel who is on the other end: the policy and the sender stamp follow from it. */
+  private identify(connection: Connection, client: net.Socket): void {
+    try {
+      connection.credentials = this.credentials.of(client);
+    } catch (error) {
+      this.log.warn(`connection ${connection.id}: cannot read peer credentials: ${(error as Error).message}`);
+    }
+    const { credentials } = connection;
+    connection.access = this.policy.accessFor(credentials);
+    if (credentials) connection.stamp = new SenderStamp({ uid: credentials.uid, pid: credentials.pid });
+  }
+
+  private connectionRefusal(connection: Connection): string | null {
+    const { maxConnections, maxConnectionsPerUid } = this.limits;
+    if (this.connections.size >= maxConnections) {
+      return `the broker already serves ${maxConnections} connections, the most it allows (--max-connections)`;
+    }
+    const uid = connection.credentials?.uid;
+    if (uid !== undefined && (this.connectionsPerUid.get(uid) ?? 0) >= maxConnectionsPerUid) {
+      return `${connection.access.who} already has ${maxConnectionsPerUid} connections, the most the broker allows one user (--max-connections-per-uid)`;
+    }
+    return null;
+  }
+
+  /** Refuses a publish the policy does not allow; true when it was refused. */
+  private deniesPublish(publish: PublishFrame, from: Connection): boolean {
+    const refusal = from.access.publishRefusal(publish.topic);
+    if (refusal) this.deny(from, refusal);
+    return refusal !== null;
+  }
+
+  private deny(connection: Connection, refusal: string, subscriptionId?: number): void {
+    this.counters.denied++;
+    connection.counters.denied++;
+    connection.refuse(ErrorCode.AccessDenied, refusal, subscriptionId);
+  }
+
+  /**
+   * Reads the policy file again (SIGHUP). A file that does not parse is
+   * reported and the policy in force stays. Connections stay up; their
+   * subscriptions the new policy no longer allows are ended with an error.
+   */
+  reloadPolicy(): void {
+    if (!this.policyFile) {
+      this.log.info('SIGHUP received; no --acl policy to reload');
+      return;
+    }
+    try {
+      this.policy = this.policyFile.load();
+    } catch (error) {
+      this.log.error(`${(error as Error).message}; keeping the policy in force`);
+      return;
+    }
+    let revoked = 0;
+    for (const connection of this.connections.values()) {
+      connection.access = this.policy.accessFor(connection.credentials);
+      for (const [subscriptionId, { pattern }] of connection.subscriptions) {
+        const refusal = connection.access.subscribeRefusal(pattern);
+        if (!refusal) continue;
+        this.unsubscribe(connection, subscriptionId);
+        this.deny(connection, `${refusal} (the reloaded policy ended this subscription)`, subscriptionId);
+        revoked++;
+      }
+    }
+    this.log.info(`reloaded the access policy from ${this.policyFile.path}; ${revoked} subscription(s) it no longer allows were ended`);
   }
 
   /** Keeps or clears the topic's retained value; a refusal is reported, and the publish is still delivered. */
   private retain(publish: PublishFrame, from: Connection): void {
-    const refusal = this.retained.set(publish.topic, hasNilData(publish) ? null : keptValueOf(publish));
+    const refusal = this.retained.set(publish.topic, hasNilData(publish) ? null : keptValueOf(publish, from.stamp?.sender));
     if (refusal) from.refuse(ErrorCode.RetainedStoreFull, refusal);
     else this.stateFile?.requestSave();
   }
@@ -224,7 +334,7 @@ export class Broker implements ConnectionHost, HandlerContext {
 
   /** Publishes one of the broker's own events to whoever subscribes to it. */
   private announce(topic: string, data: unknown): void {
-    this.router.route(new BrokerEventMessage(topic, data), null);
+    this.router.route(new BrokerEventMessage(topic, data, this.ownSender), null);
   }
 
   private sweep(): void {

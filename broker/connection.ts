@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import {
+  type SenderStamp,
   decodeClientMessage,
   encodeBody,
   FRAME_HEADER_BYTES,
@@ -9,6 +10,8 @@ import {
   ProtocolError,
   type ClientMessage,
 } from '../protocol/index.js';
+import type { PeerAccess } from './access-policy.js';
+import type { PeerCredentials } from './credentials.js';
 import type { Logger } from './log.js';
 import type { BrokerLimits } from './options.js';
 import { Outbound } from './outbound.js';
@@ -49,6 +52,12 @@ export class Connection {
   closeReason: string | null = null;
   /** Set once its arrival was announced on `$SYS.client.connected`, so its departure is too. */
   announced = false;
+  /** What the kernel said about the peer when it connected; null when the broker cannot ask. */
+  credentials: PeerCredentials | null = null;
+  /** What the peer may publish and subscribe to; set by the broker when it accepts the connection. */
+  access!: PeerAccess;
+  /** The sender element of every message this connection publishes, encoded once. */
+  stamp: SenderStamp | null = null;
   readonly counters = new ConnectionCounters();
   readonly connectedAt = Date.now();
   /** Settles once the socket is fully closed. */
@@ -90,6 +99,11 @@ export class Connection {
 
   get description(): string {
     return this.name ? `connection ${this.id} (${this.name})` : `connection ${this.id}`;
+  }
+
+  /** Whether the access policy keeps a message on `topic` from this peer although a subscription matches. */
+  withholds(topic: string): boolean {
+    return this.access.filtersDeliveries && this.access.withholds(topic);
   }
 
   /** Whether a message of this size would be queued now rather than dropped. */

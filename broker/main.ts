@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { SockbusError, VERSION } from '../protocol/index.js';
+import { ErrorCode, SockbusError, VERSION } from '../protocol/index.js';
 import { Broker } from './broker.js';
+import { CredentialReader } from './credentials.js';
 import { Logger } from './log.js';
 import { parseBrokerArguments, USAGE, UsageError } from './options.js';
 
@@ -24,8 +25,20 @@ async function main(): Promise<number | undefined> {
   }
   const { options } = command;
   const log = new Logger(options.logLevel);
-  const broker = new Broker(options, log);
+  const credentials = CredentialReader.load();
+  if (!credentials.available) {
+    // Fail closed: a policy that cannot be enforced must not look enforced.
+    if (options.aclPath) {
+      throw new SockbusError(
+        ErrorCode.CredentialsUnavailable,
+        `--acl needs peer credentials, which are unavailable here (${credentials.unavailableReason}); refusing to start rather than run without access control`,
+      );
+    }
+    log.warn(`peer credentials are unavailable (${credentials.unavailableReason}): messages carry no sender, and any client may read $SYS. topics`);
+  }
+  const broker = new Broker(options, log, credentials);
   await broker.listen();
+  process.on('SIGHUP', () => broker.reloadPolicy());
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

@@ -23,6 +23,8 @@ export interface BrokerLimits {
   keepaliveMs: number;
   maxSubscriptionsPerConnection: number;
   maxConnections: number;
+  /** Connections one uid may hold at once. */
+  maxConnectionsPerUid: number;
   /** Topics with a retained value. */
   maxRetained: number;
   /** Bytes of all retained values together. */
@@ -38,6 +40,10 @@ export interface BrokerOptions {
   socketCheckMs: number;
   /** Where retained values are kept across restarts; none when unset. */
   statePath?: string;
+  /** The access policy file; none means the open policy. */
+  aclPath?: string;
+  /** The group that owns the socket file (for --mode 0660 and the like). */
+  group?: string;
   limits: BrokerLimits;
 }
 
@@ -52,6 +58,7 @@ const DEFAULTS = {
   keepaliveMs: 30_000,
   closeTimeoutMs: 2000,
   socketCheckMs: 1000,
+  maxConnectionsPerUid: 5000,
   maxRetained: 10_000,
   maxRetainedBytes: 64 * 1024 * 1024,
 };
@@ -63,11 +70,17 @@ Runs the sockbus broker on a Unix domain socket.
 Options:
   --socket PATH          socket path (default: $SOCKBUS_SOCKET, else /tmp/sockbus.sock)
   --mode MODE            permission bits of the socket file, octal (default: 0666)
+  --group GROUP          group of the socket file, by name or gid (with --mode 0660:
+                         only its members may connect)
+  --acl FILE             access policy: who may publish and subscribe to what, by
+                         user, group and uid (JSON; see SECURITY.md); SIGHUP reloads it
   --max-payload BYTES    largest frame a client may send (default: ${DEFAULT_MAX_FRAME_BYTES})
   --max-pending BYTES    outbound buffer per connection before messages are dropped
                          (default: ${DEFAULT_MAX_PENDING_BYTES})
   --slow-consumer POLICY drop (count and report the loss) or disconnect (default: drop)
   --max-connections N    connections served at once (default: ${DEFAULTS.maxConnections})
+  --max-connections-per-uid N
+                         connections one user may hold at once (default: ${DEFAULTS.maxConnectionsPerUid})
   --max-subscriptions N  subscriptions per connection (default: ${DEFAULTS.maxSubscriptionsPerConnection})
   --handshake-timeout MS time a new connection has to send hello (default: ${DEFAULTS.handshakeTimeoutMs})
   --frame-timeout MS     time a started frame has to complete (default: ${DEFAULTS.frameTimeoutMs})
@@ -107,6 +120,9 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         keepalive: { type: 'string' },
         'socket-check': { type: 'string' },
         state: { type: 'string' },
+        acl: { type: 'string' },
+        group: { type: 'string' },
+        'max-connections-per-uid': { type: 'string' },
         'max-retained': { type: 'string' },
         'max-retained-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -128,6 +144,8 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
       logLevel: parseChoice('--log-level', values['log-level'], LOG_LEVELS, 'info'),
       socketCheckMs: parseCount('--socket-check', values['socket-check'], DEFAULTS.socketCheckMs),
       statePath: values.state === undefined ? undefined : resolve(values.state),
+      aclPath: values.acl === undefined ? undefined : resolve(values.acl),
+      group: values.group,
       limits: {
         maxFrameBytes: parseByteCount('--max-payload', values['max-payload'], DEFAULT_MAX_FRAME_BYTES),
         maxPendingBytes: parseByteCount('--max-pending', values['max-pending'], DEFAULT_MAX_PENDING_BYTES),
@@ -138,6 +156,7 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         keepaliveMs: parseCount('--keepalive', values.keepalive, DEFAULTS.keepaliveMs),
         maxSubscriptionsPerConnection: parseCount('--max-subscriptions', values['max-subscriptions'], DEFAULTS.maxSubscriptionsPerConnection),
         maxConnections: parseCount('--max-connections', values['max-connections'], DEFAULTS.maxConnections),
+        maxConnectionsPerUid: parseCount('--max-connections-per-uid', values['max-connections-per-uid'], DEFAULTS.maxConnectionsPerUid),
         maxRetained: parseCount('--max-retained', values['max-retained'], DEFAULTS.maxRetained),
         maxRetainedBytes: parseByteCount('--max-retained-bytes', values['max-retained-bytes'], DEFAULTS.maxRetainedBytes),
       },

@@ -1,11 +1,17 @@
 import type { Connection } from './connection.js';
 
-/** What `$SYS.client.connected` and `.disconnected` say about a connection. */
+/** Who is on a connection, as `$SYS.client.connected`, `.disconnected` and the stats' client list say it. */
 export interface PresenceInfo {
   id: number;
   name: string;
+  /** From the kernel's peer credentials, when the broker has them. */
+  uid?: number;
+  user?: string | null;
+  pid?: number | null;
 }
 
 export function presenceOf(connection: Connection): PresenceInfo {
-  return { id: connection.id, name: connection.name };
+  const { id, name, credentials } = connection;
+  if (!credentials) return { id, name };
+  return { id, name, uid: credentials.uid, user: credentials.user, pid: credentials.pid };
 }

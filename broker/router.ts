@@ -74,6 +74,7 @@ export class Router {
       const bytes = partsLength(parts);
       for (const subscriber of subscribers) {
         if (subscriber === from && from.noEcho) continue;
+        if (subscriber.withholds(message.topic)) continue;
         subscriber.deliver(parts, bytes);
         receivers++;
       }
@@ -97,6 +98,7 @@ export class Router {
     for (let offset = 0; offset < members.length; offset++) {
       const member = members[(start + offset) % members.length]!;
       if (member.connection === from && from.noEcho) continue;
+      if (member.connection.withholds(message.topic)) continue;
       const parts = message.partsFor(member.subscriptionId);
       const bytes = partsLength(parts);
       if (member.connection.hasRoomFor(bytes)) {

@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import net from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { assertSocketPathFits, ErrorCode, SockbusError } from '../protocol/index.js';
 import type { Logger } from './log.js';
+
+/** Who may open the socket file: its permission bits, and the group that owns it when not the broker's. */
+export interface SocketAccess {
+  mode: number;
+  group: number | null;
+}
 
 /**
  * Owns the socket file of one broker for its whole life:
@@ -24,7 +30,7 @@ export class SocketOwner {
 
   private constructor(
     readonly path: string,
-    private readonly mode: number,
+    private readonly access: SocketAccess,
     private readonly log: Logger,
     private readonly onConnection: (socket: net.Socket) => void,
     private readonly lock: net.Server | null,
@@ -34,16 +40,17 @@ export class SocketOwner {
     this.serve(server);
   }
 
-  static async claim(path: string, mode: number, log: Logger, onConnection: (socket: net.Socket) => void): Promise<SocketOwner> {
+  static async claim(path: string, access: SocketAccess, log: Logger, onConnection: (socket: net.Socket) => void): Promise<SocketOwner> {
     assertSocketPathFits(path, process.platform);
     createParentDirectories(path);
+    assertSafeDirectories(path);
     // Held for the broker's whole life, so two brokers starting together on one
     // path cannot both decide the file is stale and remove each other's socket.
     const lock = await acquireStartLock(path);
     try {
       await clearStaleSocket(path, log);
-      const server = await listenWithMode(path, mode);
-      return new SocketOwner(path, mode, log, onConnection, lock, server, lstatSync(path));
+      const server = await listenWithAccess(path, access);
+      return new SocketOwner(path, access, log, onConnection, lock, server, lstatSync(path));
     } catch (error) {
       lock?.close();
       throw error;
@@ -60,11 +67,12 @@ export class SocketOwner {
     if (this.verifying || isSameFile(this.path, this.identity)) return;
     this.verifying = true;
     try {
+      assertSafeDirectories(this.path);
       await clearStaleSocket(this.path, this.log);
       // The path is free now, so the old server's close (which unlinks its
       // path) can no longer remove anyone's file.
       this.server.close();
-      this.server = await listenWithMode(this.path, this.mode);
+      this.server = await listenWithAccess(this.path, this.access);
       this.serve(this.server);
       this.identity = lstatSync(this.path);
       this.lastFailure = null;
@@ -106,6 +114,32 @@ function createParentDirectories(path: string): void {
   for (let directory = parent; directory.length >= firstCreated.length; directory = dirname(directory)) {
     chmodSync(directory, 0o755);
   }
+}
+
+/**
+ * Refuses a socket path another user could tamper with: each directory
+ * above it must belong to root or to the broker's user, and must not be
+ * writable by group or others unless sticky (as /tmp is), or someone else
+ * could replace the socket with their own and read what clients send.
+ */
+function assertSafeDirectories(path: string): void {
+  const ownUid = process.geteuid?.();
+  if (ownUid === undefined) return;
+  for (let directory = dirname(resolve(path)); ; directory = dirname(directory)) {
+    const stats = statSync(directory);
+    if (stats.uid !== 0 && stats.uid !== ownUid) {
+      throw unsafe(path, `${directory} belongs to uid ${stats.uid}, another user, who could replace the socket`);
+    }
+    if ((stats.mode & 0o022) !== 0 && (stats.mode & 0o1000) === 0) {
+      const who = (stats.mode & 0o002) !== 0 ? 'anyone' : 'its group';
+      throw unsafe(path, `${directory} is writable by ${who} and not sticky, so others could replace the socket`);
+    }
+    if (directory === dirname(directory)) return;
+  }
+}
+
+function unsafe(path: string, reason: string): SockbusError {
+  return new SockbusError(ErrorCode.UnsafeSocketDirectory, `refusing to serve on ${path}: ${reason}`);
 }
 
 function isSameFile(path: string, identity: Stats): boolean {
@@ -186,7 +220,18 @@ function probe(path: string): Promise<'live' | 'stale' | 'gone'> {
  * not even for a moment, with looser permissions than asked (the window
  * between bind and chmod was Redis's CVE-2023-45145). Node binds
  * synchronously inside listen(), so the umask is restored right after.
+ * With a group, the socket starts owner-only and is opened to the group
+ * only once it belongs to it.
  */
+async function listenWithAccess(path: string, { mode, group }: SocketAccess): Promise<net.Server> {
+  const server = await listenWithMode(path, group === null ? mode : mode & 0o700);
+  if (group !== null) {
+    chownSync(path, -1, group);
+    chmodSync(path, mode);
+  }
+  return server;
+}
+
 async function listenWithMode(path: string, mode: number): Promise<net.Server> {
   const server = net.createServer();
   const previousMask = process.umask(0o777 & ~mode);

@@ -13,10 +13,13 @@ export class BrokerCounters {
   replies = 0;
   /** Replies whose requester had gone, or that were addressed before a broker restart. */
   repliesUndeliverable = 0;
+  /** Publishes and subscribes refused by the access policy. */
+  denied = 0;
 }
 
 export class ConnectionCounters {
   messagesIn = 0;
   messagesOut = 0;
   dropped = 0;
+  denied = 0;
 }

@@ -6,4 +6,4 @@ export type { Reply } from './requests.js';
 export type { ClientEvents, ClientInfo, ClientState, ConnectionInfo, DroppedNotice } from './events.js';
 export type { ClientOptions } from './options.js';
 export { exponentialBackoff, type BackoffOptions, type ReconnectPolicy } from './backoff.js';
-export { ErrorCode, SockbusError, ProtocolError, type Headers } from '../protocol/index.js';
+export { ErrorCode, SockbusError, ProtocolError, type Headers, type Sender } from '../protocol/index.js';

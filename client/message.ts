@@ -1,4 +1,4 @@
-import { ErrorCode, SockbusError, type DeliveryInfo, type Headers, type ReplyError } from '../protocol/index.js';
+import { ErrorCode, SockbusError, type DeliveryInfo, type Headers, type ReplyError, type Sender } from '../protocol/index.js';
 
 /** Sends answers to requests; the client does it. */
 export interface Responder {
@@ -29,6 +29,7 @@ export class Message<T = unknown> {
   /** Set on a retained value replayed to a new subscription, not on live messages. */
   declare retained?: true;
   readonly #origin: RequestOrigin | undefined;
+  readonly #sender: Sender | undefined;
 
   constructor(
     readonly topic: string,
@@ -39,7 +40,17 @@ export class Message<T = unknown> {
   ) {
     if (headers) this.headers = headers;
     if (info?.retained) this.retained = true;
+    this.#sender = info?.sender;
     this.#origin = info?.reply !== undefined && responder ? { replyTo: info.reply, responder } : undefined;
+  }
+
+  /**
+   * The publishing process's uid and pid, as the kernel told the broker:
+   * no client can set or forge it. Undefined when the broker cannot read
+   * peer credentials.
+   */
+  get sender(): Sender | undefined {
+    return this.#sender;
   }
 
   /** Whether the sender awaits an answer. */

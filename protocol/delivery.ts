@@ -1,5 +1,5 @@
 import { BoundedCache } from './bounded-cache.js';
-import { MessageKind, NIL, packer, type DeliveryInfo, type PublishFrame, type RespondFrame } from './messages.js';
+import { MessageKind, NIL, packer, type DeliveryInfo, type PublishFrame, type RespondFrame, type Sender } from './messages.js';
 
 /**
  * The bodies the broker sends: deliveries built from the publisher's own
@@ -25,10 +25,25 @@ const INFO_PREFIX = Buffer.from([0x95, MessageKind.Message]);
 const subscriptionInfos = new BoundedCache<number, Buffer>();
 
 function encodeInfo(info: DeliveryInfo): Buffer {
-  if (info.reply === undefined && !info.retained && info.sub !== undefined) {
+  if (info.reply === undefined && !info.retained && info.sender === undefined && info.sub !== undefined) {
     return subscriptionInfos.get(info.sub) ?? subscriptionInfos.set(info.sub, packer.pack({ sub: info.sub }));
   }
-  return packer.pack(info);
+  // Only the keys that are set: an absent key and a nil one mean different things to a reader.
+  const present: DeliveryInfo = {};
+  if (info.reply !== undefined) present.reply = info.reply;
+  if (info.retained) present.retained = true;
+  if (info.sub !== undefined) present.sub = info.sub;
+  if (info.sender !== undefined) present.sender = info.sender;
+  return packer.pack(present);
+}
+
+/** A sender with its info element encoded once, for the connection's every publish. */
+export class SenderStamp {
+  readonly info: Buffer;
+
+  constructor(readonly sender: Sender) {
+    this.info = packer.pack({ sender });
+  }
 }
 
 /** A value on its way to subscribers: the body each kind of receiver gets. */
@@ -40,10 +55,14 @@ export interface OutgoingMessage {
   partsFor(subscriptionId: number): BodyParts;
 }
 
-/** A client's publish, or its request when `reply` is given. */
+/**
+ * A client's publish, or its request when `reply` is given, stamped with
+ * its sender when the broker knows it.
+ */
 export class PublishedMessage implements OutgoingMessage {
   constructor(
     private readonly publish: PublishFrame,
+    private readonly stamp: SenderStamp | null,
     private readonly reply?: string,
   ) {}
 
@@ -52,20 +71,19 @@ export class PublishedMessage implements OutgoingMessage {
   }
 
   plainParts(): BodyParts {
-    const { publish } = this;
-    if (this.reply === undefined) {
-      return [PLAIN_PREFIXES[publish.hasHeaders ? 1 : 0], publish.body.subarray(publish.topicOffset, publish.forwardEnd)];
-    }
-    return this.withInfo({ reply: this.reply });
+    const { publish, stamp } = this;
+    if (this.reply !== undefined) return this.withInfo(encodeInfo({ reply: this.reply, sender: stamp?.sender }));
+    if (stamp) return this.withInfo(stamp.info);
+    return [PLAIN_PREFIXES[publish.hasHeaders ? 1 : 0], publish.body.subarray(publish.topicOffset, publish.forwardEnd)];
   }
 
   partsFor(subscriptionId: number): BodyParts {
-    return this.withInfo(this.reply === undefined ? { sub: subscriptionId } : { reply: this.reply, sub: subscriptionId });
+    return this.withInfo(encodeInfo({ reply: this.reply, sub: subscriptionId, sender: this.stamp?.sender }));
   }
 
-  private withInfo(info: DeliveryInfo): BodyParts {
+  private withInfo(info: Buffer): BodyParts {
     const { publish } = this;
-    return [INFO_PREFIX, publish.body.subarray(publish.topicOffset, publish.dataEnd), headersOf(publish), encodeInfo(info)];
+    return [INFO_PREFIX, publish.body.subarray(publish.topicOffset, publish.dataEnd), headersOf(publish), info];
   }
 }
 
@@ -76,8 +94,11 @@ export class BrokerEventMessage implements OutgoingMessage {
   constructor(
     readonly topic: string,
     private readonly data: unknown,
+    private readonly sender: Sender | undefined,
   ) {
-    this.body = packer.pack([MessageKind.Message, topic, data]);
+    this.body = sender
+      ? Buffer.concat([INFO_PREFIX, packer.pack(topic), packer.pack(data), NIL, encodeInfo({ sender })])
+      : packer.pack([MessageKind.Message, topic, data]);
   }
 
   plainParts(): BodyParts {
@@ -85,7 +106,7 @@ export class BrokerEventMessage implements OutgoingMessage {
   }
 
   partsFor(subscriptionId: number): BodyParts {
-    return [packer.pack([MessageKind.Message, this.topic, this.data, null, { sub: subscriptionId }])];
+    return [Buffer.concat([INFO_PREFIX, packer.pack(this.topic), packer.pack(this.data), NIL, encodeInfo({ sub: subscriptionId, sender: this.sender })])];
   }
 }
 
@@ -95,13 +116,16 @@ export interface KeptValue {
   readonly topicAndData: Buffer;
   /** The encoded headers, or a nil byte. */
   readonly headers: Buffer;
+  /** Who published it, when known. */
+  readonly sender?: Sender;
 }
 
-export function keptValueOf(publish: PublishFrame): KeptValue {
-  return {
+export function keptValueOf(publish: PublishFrame, sender?: Sender): KeptValue {
+  const value = {
     topicAndData: Buffer.from(publish.body.subarray(publish.topicOffset, publish.dataEnd)),
     headers: publish.hasHeaders ? Buffer.from(headersOf(publish)) : NIL,
   };
+  return sender ? { ...value, sender } : value;
 }
 
 /** A publish whose data is nil: with retain, it clears the topic's kept value. */
@@ -111,7 +135,7 @@ export function hasNilData(publish: PublishFrame): boolean {
 
 /** The delivery of a retained value to the one new subscription whose pattern matched it. */
 export function retainedParts(value: KeptValue, subscriptionId: number): BodyParts {
-  return [INFO_PREFIX, value.topicAndData, value.headers, encodeInfo({ retained: true, sub: subscriptionId })];
+  return [INFO_PREFIX, value.topicAndData, value.headers, encodeInfo({ retained: true, sub: subscriptionId, sender: value.sender })];
 }
 
 /**

@@ -20,6 +20,8 @@ export const ErrorCode = {
   /** Publishing into the broker's own `$SYS.` namespace. */
   ReservedTopic: 'RESERVED_TOPIC',
   SlowConsumer: 'SLOW_CONSUMER',
+  /** The access policy does not let this peer publish or subscribe there. */
+  AccessDenied: 'ACCESS_DENIED',
   /** A connection already holds as many subscriptions as the broker allows. */
   TooManySubscriptions: 'TOO_MANY_SUBSCRIPTIONS',
   /** The broker already serves as many connections as it allows. */
@@ -41,6 +43,12 @@ export const ErrorCode = {
   NotARequest: 'NOT_A_REQUEST',
   /** A retained value was refused: the store is at its bound (count or bytes). */
   RetainedStoreFull: 'RETAINED_STORE_FULL',
+  /** The `--acl` policy file cannot be read or is invalid. */
+  InvalidPolicy: 'INVALID_POLICY',
+  /** Peer credentials are needed (for --acl or a group name) and the native addon is not available. */
+  CredentialsUnavailable: 'CREDENTIALS_UNAVAILABLE',
+  /** The socket's directory could let another user replace or intercept the socket. */
+  UnsafeSocketDirectory: 'UNSAFE_SOCKET_DIRECTORY',
   /** The broker cannot read or write its `--state` file, so it does not start. */
   StateFileUnusable: 'STATE_FILE_UNUSABLE',
   /** A bug in sockbus itself; the broker stays up. */

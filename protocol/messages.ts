@@ -107,6 +107,14 @@ export interface DeliveryInfo {
   retained?: boolean;
   /** For this subscription only, not every matching one: a queue group or retained delivery. */
   sub?: number;
+  /** Who published it, as the kernel told the broker; no client can set this. */
+  sender?: Sender;
+}
+
+/** The publishing process, from the peer credentials of its connection; pid is null where the platform cannot tell. */
+export interface Sender {
+  uid: number;
+  pid: number | null;
 }
 
 /** Why a request failed, as the responder or the broker put it. */

@@ -123,3 +123,24 @@ export function patternMatches(pattern: string, topic: string): boolean {
   }
   return patternTokens.length === topicTokens.length;
 }
+
+/**
+ * Whether every topic `inner` matches is also matched by `outer` (both valid
+ * patterns): what an access rule must satisfy to allow a subscription.
+ */
+export function patternCovers(outer: string, inner: string): boolean {
+  const outerTokens = outer.split(TOKEN_SEPARATOR);
+  const innerTokens = inner.split(TOKEN_SEPARATOR);
+  const outerFirst = outerTokens[0];
+  // A leading wildcard in `outer` skips `$`-topics, which a literal `$` token in `inner` names.
+  if ((outerFirst === SINGLE_WILDCARD || outerFirst === TAIL_WILDCARD) && innerTokens[0]!.startsWith('$')) return false;
+  for (let index = 0; index < outerTokens.length; index++) {
+    const outerToken = outerTokens[index];
+    const innerToken = innerTokens[index];
+    if (outerToken === TAIL_WILDCARD) return innerToken !== undefined;
+    if (innerToken === undefined || innerToken === TAIL_WILDCARD) return false;
+    if (outerToken === SINGLE_WILDCARD) continue;
+    if (innerToken === SINGLE_WILDCARD || innerToken !== outerToken) return false;
+  }
+  return outerTokens.length === innerTokens.length;
+}

@@ -25,7 +25,7 @@ describe('the command line for requests, queue groups, retained values and clien
     await waitForCount(presence, 1);
     expect(presence[0]!.data).toMatchObject({ name: 'sockbus req', reason: 'closed by the client: the client was closed' });
     const silent = startCli(['sub', 'svc.silent', '--socket', socketPath]);
-    await waitForSubscriptions(socketPath, 1);
+    await waitForSubscriptions(socketPath, 2); // the presence watcher's and the silent one's
     const timedOut = await runCli(['req', 'svc.silent', '--timeout', '200', '--socket', socketPath]);
     expect([timedOut.exitCode, timedOut.stderr]).toEqual([1, 'sockbus: no reply to the request on svc.silent within 200 ms\n']);
     await silent.kill('SIGTERM');
@@ -50,8 +50,11 @@ describe('the command line for requests, queue groups, retained values and clien
     await waitForSubscriptions(socketPath, 1);
     const listing = await runCli(['clients', '--socket', socketPath]);
     const [header, ...rows] = listing.stdout.trim().split('\n');
-    expect(header).toBe('id\tname\tsubscriptions\tmessagesIn\tmessagesOut\tdropped\tpendingBytes\tconnectedSeconds');
-    expect(rows.map((row) => row.split('\t')[1])).toEqual(['watcher', 'sockbus clients']);
+    expect(header).toBe('id\tname\tuid\tuser\tpid\tsubscriptions\tmessagesIn\tmessagesOut\tdropped\tdenied\tpendingBytes\tconnectedSeconds');
+    expect(rows.map((row) => row.split('\t').slice(1, 5))).toEqual([
+      ['watcher', String(process.getuid!()), 'root', String(watcher.pid)],
+      ['sockbus clients', String(process.getuid!()), 'root', expect.stringMatching(/^\d+$/)],
+    ]);
     const json = JSON.parse((await runCli(['clients', '--json', '--socket', socketPath])).stdout) as Array<{ name: string }>;
     expect(json.map((client) => client.name)).toEqual(['watcher', 'sockbus clients']);
     await watcher.kill('SIGTERM');

@@ -12,6 +12,8 @@ import {
   keptValueOf,
   MessageKind,
   PublishedMessage,
+  BrokerEventMessage,
+  SenderStamp,
   replyParts,
   retainedParts,
   type BodyParts,
@@ -78,9 +80,9 @@ describe('delivery frames', () => {
     for (const headers of [undefined, { h: 'v' }]) {
       const publish = decodeClientMessage(Buffer.from(encodePublishBody('t.x', data, headers))) as PublishFrame;
       const expected = encodeMessage({ kind: MessageKind.Message, topic: 't.x', data, headers });
-      expect(frameOf(new PublishedMessage(publish).plainParts())).toEqual(expected);
+      expect(frameOf(new PublishedMessage(publish, null).plainParts())).toEqual(expected);
       const request = decodePublish(encodePublishBody('t.x', data, headers, { request: 9 }));
-      expect(frameOf(new PublishedMessage(request, 'r.1.9').plainParts())).toEqual(
+      expect(frameOf(new PublishedMessage(request, null, 'r.1.9').plainParts())).toEqual(
         encodeMessage({ kind: MessageKind.Message, topic: 't.x', data, headers, info: { reply: 'r.1.9' } }),
       );
     }
@@ -89,19 +91,32 @@ describe('delivery frames', () => {
   it('drops a nil headers element and ignores option keys and elements a later version may add', () => {
     const publish = decodePublish(pack([3, 'a', 1, null, { future: true }, 'more']));
     expect(publish).toMatchObject({ retain: false, requestId: undefined });
-    const delivered = decodeBrokerMessage(bodyOf(frameOf(new PublishedMessage(publish).plainParts())));
+    const delivered = decodeBrokerMessage(bodyOf(frameOf(new PublishedMessage(publish, null).plainParts())));
     expect(delivered).toEqual({ kind: MessageKind.Message, topic: 'a', data: 1, headers: undefined });
   });
 
   it('marks a queue member\'s copy with its subscription id, and a request\'s with the reply address too', () => {
     const publish = decodePublish(encodePublishBody('jobs.x', 'work'));
-    expect(decodeBrokerMessage(bodyOf(frameOf(new PublishedMessage(publish).partsFor(12))))).toEqual({
+    expect(decodeBrokerMessage(bodyOf(frameOf(new PublishedMessage(publish, null).partsFor(12))))).toEqual({
       kind: MessageKind.Message, topic: 'jobs.x', data: 'work', headers: undefined, info: { sub: 12 },
     });
     const request = decodePublish(encodePublishBody('jobs.x', 'work', { h: '1' }, { request: 5 }));
-    expect(decodeBrokerMessage(bodyOf(frameOf(new PublishedMessage(request, 'r.2.5').partsFor(12))))).toEqual({
+    expect(decodeBrokerMessage(bodyOf(frameOf(new PublishedMessage(request, null, 'r.2.5').partsFor(12))))).toEqual({
       kind: MessageKind.Message, topic: 'jobs.x', data: 'work', headers: { h: '1' }, info: { reply: 'r.2.5', sub: 12 },
     });
+  });
+
+  it('stamps the sender the broker knows on every kind of delivery', () => {
+    const stamp = new SenderStamp({ uid: 1001, pid: 4242 });
+    const publish = decodePublish(encodePublishBody('t', 'x', { h: '1' }));
+    const request = decodePublish(encodePublishBody('t', 'x', undefined, { request: 3 }));
+    const decoded = (parts: BodyParts) => decodeBrokerMessage(bodyOf(frameOf(parts)));
+    const sender = { uid: 1001, pid: 4242 };
+    expect(decoded(new PublishedMessage(publish, stamp).plainParts())).toEqual({ kind: MessageKind.Message, topic: 't', data: 'x', headers: { h: '1' }, info: { sender } });
+    expect(decoded(new PublishedMessage(publish, stamp).partsFor(2))).toMatchObject({ info: { sub: 2, sender } });
+    expect(decoded(new PublishedMessage(request, stamp, 'r.1.3').plainParts())).toMatchObject({ info: { reply: 'r.1.3', sender } });
+    expect(decoded(retainedParts(keptValueOf(publish, sender), 5))).toMatchObject({ info: { retained: true, sub: 5, sender } });
+    expect(decoded(new BrokerEventMessage('$SYS.x', { a: 1 }, sender).partsFor(4))).toEqual({ kind: MessageKind.Message, topic: '$SYS.x', data: { a: 1 }, headers: undefined, info: { sub: 4, sender } });
   });
 
   it('replays a kept value byte for byte, marked retained, from a copy that outlives the frame', () => {

@@ -1,0 +1,138 @@
+/*
+ * What the kernel says about the process at the other end of a Unix socket,
+ * and the user and group database lookups that turn ids into names. Node has
+ * no API for either. Written against node-api (C), so one build works with
+ * every Node version that has the same node-api level.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <node_api.h>
+
+#define MAX_GROUPS 256
+#define LOOKUP_BUFFER 16384
+
+static napi_value throw_errno(napi_env env, const char *what) {
+  char message[256];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(errno));
+  napi_throw_error(env, NULL, message);
+  return NULL;
+}
+
+static int read_int_argument(napi_env env, napi_callback_info info, int64_t *value) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return 0;
+  return napi_get_value_int64(env, argv[0], value) == napi_ok;
+}
+
+static int read_string_argument(napi_env env, napi_callback_info info, char *buffer, size_t size) {
+  size_t argc = 1, length = 0;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return 0;
+  return napi_get_value_string_utf8(env, argv[0], buffer, size, &length) == napi_ok && length < size - 1;
+}
+
+static napi_value number(napi_env env, double value) {
+  napi_value result;
+  napi_create_double(env, value, &result);
+  return result;
+}
+
+static napi_value null_value(napi_env env) {
+  napi_value result;
+  napi_get_null(env, &result);
+  return result;
+}
+
+/* peerCredentials(fd) -> { uid, gid, pid, groups }; pid is -1 where the platform cannot tell. */
+static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+  int64_t fd;
+  if (!read_int_argument(env, info, &fd)) {
+    napi_throw_type_error(env, NULL, "peerCredentials(fd): fd must be a number");
+    return NULL;
+  }
+  double uid, gid, pid = -1;
+  gid_t groups[MAX_GROUPS];
+  int group_count = 0;
+#if defined(SO_PEERCRED) && defined(__linux__)
+  struct ucred credentials;
+  socklen_t length = sizeof credentials;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return throw_errno(env, "SO_PEERCRED");
+  uid = credentials.uid;
+  gid = credentials.gid;
+  pid = credentials.pid;
+#ifdef SO_PEERGROUPS
+  socklen_t groups_length = sizeof groups;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_PEERGROUPS, groups, &groups_length) == 0) group_count = groups_length / sizeof(gid_t);
+#endif
+#else
+  uid_t peer_uid;
+  gid_t peer_gid;
+  if (getpeereid((int)fd, &peer_uid, &peer_gid) != 0) return throw_errno(env, "getpeereid");
+  uid = peer_uid;
+  gid = peer_gid;
+#endif
+  napi_value result, group_array;
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "uid", number(env, uid));
+  napi_set_named_property(env, result, "gid", number(env, gid));
+  napi_set_named_property(env, result, "pid", number(env, pid));
+  napi_create_array_with_length(env, group_count, &group_array);
+  for (int index = 0; index < group_count; index++) napi_set_element(env, group_array, index, number(env, groups[index]));
+  napi_set_named_property(env, result, "groups", group_array);
+  return result;
+}
+
+/* userName(uid) -> name or null */
+static napi_value user_name(napi_env env, napi_callback_info info) {
+  int64_t uid;
+  if (!read_int_argument(env, info, &uid)) return null_value(env);
+  struct passwd entry, *found = NULL;
+  char buffer[LOOKUP_BUFFER];
+  if (getpwuid_r((uid_t)uid, &entry, buffer, sizeof buffer, &found) != 0 || !found) return null_value(env);
+  napi_value result;
+  napi_create_string_utf8(env, found->pw_name, NAPI_AUTO_LENGTH, &result);
+  return result;
+}
+
+/* userId(name) -> uid or null */
+static napi_value user_id(napi_env env, napi_callback_info info) {
+  char name[256];
+  if (!read_string_argument(env, info, name, sizeof name)) return null_value(env);
+  struct passwd entry, *found = NULL;
+  char buffer[LOOKUP_BUFFER];
+  if (getpwnam_r(name, &entry, buffer, sizeof buffer, &found) != 0 || !found) return null_value(env);
+  return number(env, found->pw_uid);
+}
+
+/* groupId(name) -> gid or null */
+static napi_value group_id(napi_env env, napi_callback_info info) {
+  char name[256];
+  if (!read_string_argument(env, info, name, sizeof name)) return null_value(env);
+  struct group entry, *found = NULL;
+  char buffer[LOOKUP_BUFFER];
+  if (getgrnam_r(name, &entry, buffer, sizeof buffer, &found) != 0 || !found) return null_value(env);
+  return number(env, found->gr_gid);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor functions[] = {
+    {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_default, NULL},
+    {"userName", NULL, user_name, NULL, NULL, NULL, napi_default, NULL},
+    {"userId", NULL, user_id, NULL, NULL, NULL, napi_default, NULL},
+    {"groupId", NULL, group_id, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
