@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The access-control tests run clients as two users of their own, made once per run.
+    globalSetup: ['test/setup/users.ts'],
     // Tests spawn real brokers and clients; a loaded 2-core machine can be slow.
     testTimeout: 30_000,
     hookTimeout: 30_000,

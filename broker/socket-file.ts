@@ -42,8 +42,9 @@ export class SocketOwner {
 
   static async claim(path: string, access: SocketAccess, log: Logger, onConnection: (socket: net.Socket) => void): Promise<SocketOwner> {
     assertSocketPathFits(path, process.platform);
-    createParentDirectories(path);
+    // Checked before creating anything, so nothing is made inside a directory someone else controls.
     assertSafeDirectories(path);
+    createParentDirectories(path);
     // Held for the broker's whole life, so two brokers starting together on one
     // path cannot both decide the file is stale and remove each other's socket.
     const lock = await acquireStartLock(path);
@@ -126,7 +127,8 @@ function assertSafeDirectories(path: string): void {
   const ownUid = process.geteuid?.();
   if (ownUid === undefined) return;
   for (let directory = dirname(resolve(path)); ; directory = dirname(directory)) {
-    const stats = statSync(directory);
+    const stats = statSync(directory, { throwIfNoEntry: false });
+    if (!stats) continue; // not created yet: it will be the broker's own
     if (stats.uid !== 0 && stats.uid !== ownUid) {
       throw unsafe(path, `${directory} belongs to uid ${stats.uid}, another user, who could replace the socket`);
     }

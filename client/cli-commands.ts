@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import type { Client, Headers } from './index.js';
+import type { Client, Headers, Message, SockbusError } from './index.js';
 import { messageToJsonLine, parseData, toJsonLine } from './json-lines.js';
 
 /** The work of each `sockbus` command once its arguments are checked and the client is connected. */
@@ -10,7 +10,15 @@ export async function publish(
   data: string | undefined,
   count: number,
   options: { headers?: Headers; retain?: boolean },
-): Promise<void> {
+): Promise<number> {
+  // The broker answers a refused publish (access denied, retained store full) with an error: say so and fail.
+  const refusals = new Set<string>();
+  client.on('error', (error: SockbusError) => {
+    const line = `sockbus: ${error.code}: ${error.message}\n`;
+    // With --count, the same refusal comes once per copy: say it once.
+    if (!refusals.has(line)) process.stderr.write(line);
+    refusals.add(line);
+  });
   if (data === '-') {
     for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
       for (let sent = 0; sent < count; sent++) client.publish(topic, parseData(line), options);
@@ -21,17 +29,17 @@ export async function publish(
   }
   await client.flush();
   await client.close();
+  return refusals.size > 0 ? 1 : 0;
 }
 
 /** Prints one JSON line per message until `count` messages or a signal; returns the exit code. */
 export async function subscribe(client: Client, pattern: string, options: { count?: number; queue?: string }): Promise<number> {
   reportToStderr(client);
   let received = 0;
-  for await (const message of client.subscribe(pattern, { queue: options.queue })) {
+  return consume(client, client.subscribe(pattern, { queue: options.queue }), (message) => {
     process.stdout.write(`${messageToJsonLine(message)}\n`);
-    if (options.count !== undefined && ++received >= options.count) break;
-  }
-  return finish(client);
+    return options.count !== undefined && ++received >= options.count;
+  });
 }
 
 /** Sends one request and prints the reply as `{"data","headers"}`; a failed request rejects with its error. */
@@ -50,14 +58,12 @@ export async function reply(client: Client, pattern: string, data: string | unde
   reportToStderr(client);
   const answer = data === undefined ? null : parseData(data);
   let answered = 0;
-  for await (const message of client.subscribe(pattern, { queue: options.queue })) {
+  return consume(client, client.subscribe(pattern, { queue: options.queue }), (message) => {
     process.stdout.write(`${messageToJsonLine(message)}\n`);
-    if (!message.isRequest) continue;
+    if (!message.isRequest) return false;
     message.respond(answer);
-    if (options.count !== undefined && ++answered >= options.count) break;
-  }
-  await client.flush();
-  return finish(client);
+    return options.count !== undefined && ++answered >= options.count;
+  });
 }
 
 export function formatStats(stats: Record<string, unknown>): string {
@@ -76,14 +82,34 @@ export function formatTable(rows: Array<Record<string, unknown>>): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Errors already printed by reportToStderr, so they are not printed twice when they also end the command. */
+const reported = new WeakSet<Error>();
+
 /** Long-running commands say on stderr what happens to their connection, and stop cleanly on a signal. */
 function reportToStderr(client: Client): void {
   client.on('disconnect', (reason) => process.stderr.write(`sockbus: disconnected: ${reason.message}; reconnecting\n`));
   client.on('reconnect', () => process.stderr.write('sockbus: reconnected\n'));
   client.on('dropped', (notice) => process.stderr.write(`sockbus: ${notice.count} message(s) dropped: ${notice.reason}\n`));
-  client.on('error', (error) => process.stderr.write(`sockbus: ${error.code}: ${error.message}\n`));
+  client.on('error', (error) => {
+    reported.add(error);
+    process.stderr.write(`sockbus: ${error.code}: ${error.message}\n`);
+  });
   process.once('SIGINT', () => void client.close());
   process.once('SIGTERM', () => void client.close());
+}
+
+/** Hands each message to `each` until it asks to stop (returns true) or the subscription ends; resolves with the exit code. */
+async function consume(client: Client, subscription: AsyncIterable<Message>, each: (message: Message) => boolean): Promise<number> {
+  try {
+    for await (const message of subscription) if (each(message)) break;
+  } catch (error) {
+    // The broker ended the subscription (refused it, or a reloaded policy revoked it).
+    await client.close();
+    if (reported.has(error as Error)) return 1;
+    throw error;
+  }
+  await client.flush().catch(() => undefined); // answers given are on their way before closing
+  return finish(client);
 }
 
 async function finish(client: Client): Promise<number> {

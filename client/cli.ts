@@ -51,8 +51,7 @@ async function main(argv: string[]): Promise<number> {
     case 'pub': {
       const [topic, data] = expectArguments(rest, 1, 2, 'pub TOPIC [DATA]');
       assertPublishable(topic!); // before connecting, so a typo is reported as such even with no broker
-      await publish(await connect(clientOptions), topic!, data, count ?? 1, { headers, retain: values.retain });
-      return 0;
+      return publish(await connect(clientOptions), topic!, data, count ?? 1, { headers, retain: values.retain });
     }
     case 'sub': {
       const [pattern] = expectArguments(rest, 1, 1, 'sub PATTERN');

@@ -5,21 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { runCli, spawnBroker, startBroker, startCli } from './helpers/broker.js';
 import { connectClient, waitForSubscriptions } from './helpers/clients.js';
 import { BROKER_BIN, Child, CLI_BIN, makeTempDir, PROJECT_ROOT, spawnNode } from './helpers/processes.js';
+import { readableCopyOfProject } from './helpers/users.js';
 import { waitFor } from './helpers/wait.js';
-
-/**
- * A child running as another user must read the code it runs; a checkout
- * under /root may not allow that, so it runs a copy in a world-readable directory.
- */
-async function readableCopyOfProject(): Promise<string> {
-  const home = makeTempDir(0o755);
-  cpSync(join(PROJECT_ROOT, 'dist'), join(home, 'dist'), { recursive: true });
-  for (const name of ['msgpackr', 'eventemitter3']) {
-    cpSync(join(PROJECT_ROOT, 'node_modules', name), join(home, 'node_modules', name), { recursive: true });
-  }
-  writeFileSync(join(home, 'package.json'), JSON.stringify({ type: 'module' }));
-  return home;
-}
 
 describe('the sockbus command line', () => {
   it('pub and sub work end to end, with JSON, strings, headers and stdin lines', async () => {
@@ -107,7 +94,7 @@ describe('the sockbus command line', () => {
   });
 
   it('a client running as another user (nobody) connects to the 0666 socket and receives', async () => {
-    const home = await readableCopyOfProject();
+    const home = readableCopyOfProject();
     const { socketPath } = await startBroker({ socketPath: join(makeTempDir(0o755), 'shared.sock') });
     const sub = spawnNode(join(home, 'dist/client/cli.js'), ['sub', 'shared.>', '--count', '1', '--socket', socketPath], { uid: 65534, gid: 65534, cwd: home });
     await waitForSubscriptions(socketPath, 1);
@@ -118,7 +105,7 @@ describe('the sockbus command line', () => {
   });
 
   it('a client running as another user is refused by a 0600 socket, with a clear message', async () => {
-    const home = await readableCopyOfProject();
+    const home = readableCopyOfProject();
     const { socketPath } = await startBroker({ socketPath: join(makeTempDir(0o755), 'private.sock'), args: ['--mode', '0600'] });
     const sub = spawnNode(join(home, 'dist/client/cli.js'), ['sub', 'x', '--socket', socketPath], { uid: 65534, gid: 65534, cwd: home });
     await sub.waitForExit();

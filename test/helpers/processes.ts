@@ -62,7 +62,11 @@ const directories = new Set<string>();
 
 /** Starts a node script; the child is killed after the test if still running. */
 export function spawnNode(script: string, args: string[], options: SpawnOptions = {}): Child {
-  const child = new Child(spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options }));
+  return track(new Child(spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options })));
+}
+
+/** Has a child killed after the test if it is still running. */
+export function track(child: Child): Child {
   started.add(child);
   return child;
 }
