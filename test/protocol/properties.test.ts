@@ -6,6 +6,7 @@ import {
   encodeFrame,
   FRAME_HEADER_BYTES,
   FrameDecoder,
+  patternCovers,
   patternMatches,
   patternProblem,
   ProtocolError,
@@ -128,5 +129,28 @@ describe('topic properties', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('a pattern covers another exactly when every topic the inner one matches, the outer one matches too', () => {
+    const tokens = ['a', 'b', '$x'];
+    const token = fc.constantFrom(...tokens);
+    const pattern = fc
+      .array(fc.oneof(token, fc.constant('*')), { minLength: 1, maxLength: 3 })
+      .chain((parts) => fc.boolean().map((tail) => (tail ? [...parts, '>'] : parts).join('.')));
+    // Every topic of up to 5 tokens over the patterns' tokens and one they never name, which tells `*` from a literal.
+    const universe: string[] = [];
+    const grow = (prefix: string[]) => {
+      if (prefix.length > 0) universe.push(prefix.join('.'));
+      if (prefix.length < 5) for (const next of [...tokens, 'z']) grow([...prefix, next]);
+    };
+    grow([]);
+    fc.assert(
+      fc.property(pattern, pattern, (outer, inner) => {
+        const contained = universe.every((topic) => !patternMatches(inner, topic) || patternMatches(outer, topic));
+        expect(patternCovers(outer, inner)).toBe(contained);
+      }),
+      { numRuns: 400 },
+    );
+    expect([patternCovers('>', 'a.*'), patternCovers('a.*', 'a.>'), patternCovers('>', '$SYS.>'), patternCovers('$SYS.>', '$SYS.client.*')]).toEqual([true, false, false, true]);
   });
 });
