@@ -30,6 +30,9 @@ export interface ConnectionHost {
   forget(connection: Connection): void;
 }
 
+/** Why a connection ended when its client neither said goodbye nor broke a rule. */
+const NO_GOODBYE = 'the connection ended without a goodbye (the client exited or was killed)';
+
 /** Errors after which the stream is still in step, so the connection stays usable. */
 const RECOVERABLE_ERRORS: ReadonlySet<string> = new Set([
   ErrorCode.InvalidTopic,
@@ -86,9 +89,11 @@ export class Connection {
       onOverflow: (reason) => this.fail(new ProtocolError(ErrorCode.SlowConsumer, reason)),
     });
     socket.on('data', (chunk: Buffer) => this.receiveBytes(chunk));
-    socket.on('error', (error) => {
+    socket.on('error', (error: NodeJS.ErrnoException) => {
       host.log.debug(`connection ${id}: ${error.message}`);
-      this.closeReason ??= `connection error: ${error.message}`;
+      // A process that dies with bytes unread resets its end: that is the same crash as a bare close.
+      const crashed = error.code === 'ECONNRESET' || error.code === 'EPIPE';
+      this.closeReason ??= crashed ? NO_GOODBYE : `connection error: ${error.message}`;
     });
     socket.on('close', () => this.onClosed());
   }
@@ -215,7 +220,7 @@ export class Connection {
     // The timer would otherwise keep this connection and its buffers alive after the peer is gone.
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.state = 'closed';
-    this.closeReason ??= 'the connection ended without a goodbye (the client exited or was killed)';
+    this.closeReason ??= NO_GOODBYE;
     this.host.forget(this);
     this.markClosed();
   }

@@ -57,6 +57,23 @@ describe('presence', () => {
     expect(gone.data.reason).toBe('INVALID_MESSAGE: hello was already received on this connection');
   });
 
+  it('reports a client that dies with messages unread (its end is reset, not closed) as gone without a goodbye', async () => {
+    const { socketPath } = await startBroker();
+    const events = await presenceEvents(socketPath);
+    const raw = await RawConnection.open(socketPath);
+    raw.sendValue([MessageKind.Subscribe, 1, 'flood']);
+    raw.sendValue([MessageKind.Ping, 1]);
+    await raw.waitForKind(MessageKind.Pong);
+    raw.socket.pause();
+    const publisher = await connectClient(socketPath);
+    for (let n = 0; n < 1000; n++) publisher.publish('flood', 'x'.repeat(1000)); // more than it and the kernel buffer
+    await publisher.flush();
+    raw.socket.destroy(); // with the flood unread in its receive queue
+    await waitFor(() => events.some((event) => event.topic === '$SYS.client.disconnected' && event.data.name === 'raw'), 'the raw client to be seen gone');
+    const gone = events.find((event) => event.topic === '$SYS.client.disconnected' && event.data.name === 'raw')!;
+    expect(gone.data.reason).toBe('the connection ended without a goodbye (the client exited or was killed)');
+  });
+
   it('is not seen by a subscriber to everything, and lists who is connected on request', async () => {
     const { socketPath } = await startBroker();
     const everything = await collect(await connectClient(socketPath, { name: 'all' }), '>');
