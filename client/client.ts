@@ -309,9 +309,9 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   }
 
   /** Hands a delivery to its one subscription when the broker named it, else to every matching plain subscription. */
-  private dispatch({ topic, data, headers, info }: Delivery): void {
+  private dispatch({ topic, data, headers, info, sender }: Delivery): void {
     this.counters.received++;
-    const message = new Message(topic, data, headers, info, info?.reply === undefined ? undefined : this);
+    const message = new Message(topic, data, headers, info, info?.reply === undefined ? undefined : this, sender);
     if (info?.sub !== undefined) {
       const subscription = this.subscriptions.get(info.sub);
       if (subscription) this.deliverTo(subscription, message);

@@ -37,10 +37,11 @@ export class Message<T = unknown> {
     headers?: Headers,
     info?: DeliveryInfo,
     responder?: Responder,
+    sender?: Sender,
   ) {
     if (headers) this.headers = headers;
     if (info?.retained) this.retained = true;
-    this.#sender = info?.sender;
+    this.#sender = sender;
     this.#origin = info?.reply !== undefined && responder ? { replyTo: info.reply, responder } : undefined;
   }
 

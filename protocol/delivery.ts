@@ -20,12 +20,14 @@ export function partsLength(parts: BodyParts): number {
 const PLAIN_PREFIXES = [Buffer.from([0x93, MessageKind.Message]), Buffer.from([0x94, MessageKind.Message])] as const;
 /** `[6, ` for a delivery with the broker's info element. */
 const INFO_PREFIX = Buffer.from([0x95, MessageKind.Message]);
+/** `[6, ` for a delivery with info (or nil) and the sender. */
+const SENDER_PREFIX = Buffer.from([0x96, MessageKind.Message]);
 
 /** `{sub: id}` per subscription id: every queue-group delivery carries one. */
 const subscriptionInfos = new BoundedCache<number, Buffer>();
 
 function encodeInfo(info: DeliveryInfo): Buffer {
-  if (info.reply === undefined && !info.retained && info.sender === undefined && info.sub !== undefined) {
+  if (info.reply === undefined && !info.retained && info.sub !== undefined) {
     return subscriptionInfos.get(info.sub) ?? subscriptionInfos.set(info.sub, packer.pack({ sub: info.sub }));
   }
   // Only the keys that are set: an absent key and a nil one mean different things to a reader.
@@ -33,17 +35,27 @@ function encodeInfo(info: DeliveryInfo): Buffer {
   if (info.reply !== undefined) present.reply = info.reply;
   if (info.retained) present.retained = true;
   if (info.sub !== undefined) present.sub = info.sub;
-  if (info.sender !== undefined) present.sender = info.sender;
   return packer.pack(present);
 }
 
-/** A sender with its info element encoded once, for the connection's every publish. */
+/** The sender element, `[uid, pid]`: an array, not a map, because every message carries one and it must cost little to read. */
+function encodeSender(sender: Sender): Buffer {
+  return packer.pack([sender.uid, sender.pid]);
+}
+
+/** A sender with its element encoded once, for the connection's every publish. */
 export class SenderStamp {
-  readonly info: Buffer;
+  readonly encoded: Buffer;
 
   constructor(readonly sender: Sender) {
-    this.info = packer.pack({ sender });
+    this.encoded = encodeSender(sender);
   }
+}
+
+/** A delivery with the elements after the headers: the info map (or nil) and the sender, when known. */
+function withExtras(topicAndData: Uint8Array, headers: Uint8Array, info: Buffer | null, sender: Buffer | null): BodyParts {
+  if (sender) return [SENDER_PREFIX, topicAndData, headers, info ?? NIL, sender];
+  return [INFO_PREFIX, topicAndData, headers, info!];
 }
 
 /** A value on its way to subscribers: the body each kind of receiver gets. */
@@ -71,42 +83,43 @@ export class PublishedMessage implements OutgoingMessage {
   }
 
   plainParts(): BodyParts {
-    const { publish, stamp } = this;
-    if (this.reply !== undefined) return this.withInfo(encodeInfo({ reply: this.reply, sender: stamp?.sender }));
-    if (stamp) return this.withInfo(stamp.info);
-    return [PLAIN_PREFIXES[publish.hasHeaders ? 1 : 0], publish.body.subarray(publish.topicOffset, publish.forwardEnd)];
+    const { publish, stamp, reply } = this;
+    if (reply === undefined && !stamp) {
+      return [PLAIN_PREFIXES[publish.hasHeaders ? 1 : 0], publish.body.subarray(publish.topicOffset, publish.forwardEnd)];
+    }
+    return this.withExtras(reply === undefined ? null : encodeInfo({ reply }));
   }
 
   partsFor(subscriptionId: number): BodyParts {
-    return this.withInfo(encodeInfo({ reply: this.reply, sub: subscriptionId, sender: this.stamp?.sender }));
+    return this.withExtras(encodeInfo({ reply: this.reply, sub: subscriptionId }));
   }
 
-  private withInfo(info: Buffer): BodyParts {
+  private withExtras(info: Buffer | null): BodyParts {
     const { publish } = this;
-    return [INFO_PREFIX, publish.body.subarray(publish.topicOffset, publish.dataEnd), headersOf(publish), info];
+    return withExtras(publish.body.subarray(publish.topicOffset, publish.dataEnd), headersOf(publish), info, this.stamp?.encoded ?? null);
   }
 }
 
 /** A message the broker itself publishes, such as a `$SYS.` event. */
 export class BrokerEventMessage implements OutgoingMessage {
-  private readonly body: Buffer;
+  private readonly topicAndData: Buffer;
+  private readonly sender: Buffer | null;
 
   constructor(
     readonly topic: string,
-    private readonly data: unknown,
-    private readonly sender: Sender | undefined,
+    data: unknown,
+    sender: Sender | undefined,
   ) {
-    this.body = sender
-      ? Buffer.concat([INFO_PREFIX, packer.pack(topic), packer.pack(data), NIL, encodeInfo({ sender })])
-      : packer.pack([MessageKind.Message, topic, data]);
+    this.topicAndData = Buffer.concat([packer.pack(topic), packer.pack(data)]);
+    this.sender = sender ? encodeSender(sender) : null;
   }
 
   plainParts(): BodyParts {
-    return [this.body];
+    return this.sender ? withExtras(this.topicAndData, NIL, null, this.sender) : [PLAIN_PREFIXES[0], this.topicAndData];
   }
 
   partsFor(subscriptionId: number): BodyParts {
-    return [Buffer.concat([INFO_PREFIX, packer.pack(this.topic), packer.pack(this.data), NIL, encodeInfo({ sub: subscriptionId, sender: this.sender })])];
+    return withExtras(this.topicAndData, NIL, encodeInfo({ sub: subscriptionId }), this.sender);
   }
 }
 
@@ -135,7 +148,8 @@ export function hasNilData(publish: PublishFrame): boolean {
 
 /** The delivery of a retained value to the one new subscription whose pattern matched it. */
 export function retainedParts(value: KeptValue, subscriptionId: number): BodyParts {
-  return [INFO_PREFIX, value.topicAndData, value.headers, encodeInfo({ retained: true, sub: subscriptionId, sender: value.sender })];
+  const sender = value.sender ? encodeSender(value.sender) : null;
+  return withExtras(value.topicAndData, value.headers, encodeInfo({ retained: true, sub: subscriptionId }), sender);
 }
 
 /**

@@ -97,6 +97,8 @@ export interface Delivery {
   data: unknown;
   headers?: Headers;
   info?: DeliveryInfo;
+  /** Who published it, as the kernel told the broker; no client can set this. */
+  sender?: Sender;
 }
 
 /** What the broker adds to a delivery: the optional fifth element of a message. */
@@ -107,8 +109,6 @@ export interface DeliveryInfo {
   retained?: boolean;
   /** For this subscription only, not every matching one: a queue group or retained delivery. */
   sub?: number;
-  /** Who published it, as the kernel told the broker; no client can set this. */
-  sender?: Sender;
 }
 
 /** The publishing process, from the peer credentials of its connection; pid is null where the platform cannot tell. */
@@ -267,6 +267,10 @@ export function encodeBody(message: EncodableMessage): Uint8Array {
     case MessageKind.Unsubscribe:
       return packer.pack([message.kind, message.subscriptionId]);
     case MessageKind.Message:
+      if (message.sender) {
+        const { uid, pid } = message.sender;
+        return packer.pack([message.kind, message.topic, message.data, message.headers ?? null, message.info ?? null, [uid, pid]]);
+      }
       if (message.info) return packer.pack([message.kind, message.topic, message.data, message.headers ?? null, message.info]);
       return packer.pack(
         message.headers
@@ -359,6 +363,8 @@ export function decodeBrokerMessage(body: Buffer): BrokerMessage {
       };
       const info = optionalMap(fields, 4, 'message info');
       if (info) delivery.info = info as DeliveryInfo;
+      const sender = fields[5];
+      if (Array.isArray(sender)) delivery.sender = { uid: sender[0] as number, pid: (sender[1] as number | null) ?? null };
       return delivery;
     }
     case MessageKind.Reply: {

@@ -65,6 +65,7 @@ describe('broker messages round trip', () => {
     { kind: MessageKind.GoingAway, reason: 'restart' },
     { kind: MessageKind.Dropped, count: 12 },
     { kind: MessageKind.Message, topic: 'a.b', data: 1, headers: { k: 'v' }, info: { reply: 'abc.1.2', sub: 4 } },
+    { kind: MessageKind.Message, topic: 'a.b', data: 1, headers: undefined, sender: { uid: 1000, pid: null } },
     { kind: MessageKind.Reply, requestId: 3, data: { ok: true }, headers: undefined, error: undefined },
     { kind: MessageKind.Reply, requestId: 4, data: null, headers: { k: 'v' }, error: { code: 'NO_RESPONDERS', message: 'nobody' } },
     { kind: MessageKind.Stats, token: 5, stats: { connections: 2 } },
@@ -112,11 +113,12 @@ describe('delivery frames', () => {
     const request = decodePublish(encodePublishBody('t', 'x', undefined, { request: 3 }));
     const decoded = (parts: BodyParts) => decodeBrokerMessage(bodyOf(frameOf(parts)));
     const sender = { uid: 1001, pid: 4242 };
-    expect(decoded(new PublishedMessage(publish, stamp).plainParts())).toEqual({ kind: MessageKind.Message, topic: 't', data: 'x', headers: { h: '1' }, info: { sender } });
-    expect(decoded(new PublishedMessage(publish, stamp).partsFor(2))).toMatchObject({ info: { sub: 2, sender } });
-    expect(decoded(new PublishedMessage(request, stamp, 'r.1.3').plainParts())).toMatchObject({ info: { reply: 'r.1.3', sender } });
-    expect(decoded(retainedParts(keptValueOf(publish, sender), 5))).toMatchObject({ info: { retained: true, sub: 5, sender } });
-    expect(decoded(new BrokerEventMessage('$SYS.x', { a: 1 }, sender).partsFor(4))).toEqual({ kind: MessageKind.Message, topic: '$SYS.x', data: { a: 1 }, headers: undefined, info: { sub: 4, sender } });
+    expect(decoded(new PublishedMessage(publish, stamp).plainParts())).toEqual({ kind: MessageKind.Message, topic: 't', data: 'x', headers: { h: '1' }, sender });
+    expect(decoded(new PublishedMessage(publish, stamp).partsFor(2))).toMatchObject({ info: { sub: 2 }, sender });
+    expect(decoded(new PublishedMessage(request, stamp, 'r.1.3').plainParts())).toMatchObject({ info: { reply: 'r.1.3' }, sender });
+    expect(decoded(retainedParts(keptValueOf(publish, sender), 5))).toMatchObject({ info: { retained: true, sub: 5 }, sender });
+    expect(decoded(new BrokerEventMessage('$SYS.x', { a: 1 }, sender).partsFor(4))).toEqual({ kind: MessageKind.Message, topic: '$SYS.x', data: { a: 1 }, headers: undefined, info: { sub: 4 }, sender });
+    expect(decoded(new BrokerEventMessage('$SYS.x', 1, undefined).plainParts())).toEqual({ kind: MessageKind.Message, topic: '$SYS.x', data: 1, headers: undefined });
   });
 
   it('replays a kept value byte for byte, marked retained, from a copy that outlives the frame', () => {
