@@ -31,6 +31,7 @@ import { presenceOf } from './presence.js';
 import { ReplyAddresses } from './reply-address.js';
 import { RetainedStore } from './retained-store.js';
 import { Router } from './router.js';
+import { InheritedSocket } from './socket-activation.js';
 import { SocketOwner } from './socket-file.js';
 import { StateFile } from './state-file.js';
 import { BrokerCounters } from './stats.js';
@@ -54,7 +55,7 @@ export class Broker implements ConnectionHost, HandlerContext {
   private readonly sweeper: NodeJS.Timeout;
   private shuttingDown = false;
 
-  private socket: SocketOwner | null = null;
+  private socket: SocketOwner | InheritedSocket | null = null;
 
   constructor(
     private readonly options: BrokerOptions,
@@ -74,13 +75,24 @@ export class Broker implements ConnectionHost, HandlerContext {
     this.stateFile = options.statePath ? new StateFile(options.statePath, log, () => this.retained.entries()) : null;
   }
 
-  /** Restores saved state, takes the socket path and starts serving; rejects with why it cannot. */
-  async listen(): Promise<void> {
+  /**
+   * Restores saved state, then serves the socket systemd passed (`activatedFd`)
+   * or takes the socket path itself; rejects with why it cannot. Resolves
+   * with the path it serves.
+   */
+  async listen(activatedFd: number | null = null): Promise<string> {
     await this.restoreState();
+    const onConnection = (client: net.Socket) => this.accept(client);
+    if (activatedFd !== null) {
+      const inherited = await InheritedSocket.serve(activatedFd, this.log, onConnection);
+      this.socket = inherited;
+      return inherited.path;
+    }
     const { socketPath, mode, socketCheckMs } = this.options;
-    const access = { mode, group: this.socketGroup() };
-    this.socket = await SocketOwner.claim(socketPath, access, this.log, (client) => this.accept(client));
-    this.socket.watchFile(socketCheckMs);
+    const owner = await SocketOwner.claim(socketPath, { mode, group: this.socketGroup() }, this.log, onConnection);
+    owner.watchFile(socketCheckMs);
+    this.socket = owner;
+    return socketPath;
   }
 
   get limits(): BrokerLimits {
@@ -167,7 +179,7 @@ export class Broker implements ConnectionHost, HandlerContext {
     return {
       server: this.serverName,
       pid: process.pid,
-      socket: this.options.socketPath,
+      socket: this.socket?.path ?? this.options.socketPath,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       connections: this.connections.size,
       connectionsTotal: counters.connectionsTotal,

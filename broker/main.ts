@@ -3,6 +3,7 @@ import { ErrorCode, SockbusError, VERSION } from '../protocol/index.js';
 import { Broker } from './broker.js';
 import { CredentialReader } from './credentials.js';
 import { Logger } from './log.js';
+import { takeActivationSocket } from './socket-activation.js';
 import { parseBrokerArguments, USAGE, UsageError } from './options.js';
 
 /** Resolves with an exit code, or with undefined while the broker keeps running. */
@@ -37,7 +38,8 @@ async function main(): Promise<number | undefined> {
     log.warn(`peer credentials are unavailable (${credentials.unavailableReason}): messages carry no sender, and any client may read $SYS. topics`);
   }
   const broker = new Broker(options, log, credentials);
-  await broker.listen();
+  const activatedFd = takeActivationSocket(process.env, process.pid);
+  const servedPath = await broker.listen(activatedFd);
   process.on('SIGHUP', () => broker.reloadPolicy());
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -55,8 +57,8 @@ async function main(): Promise<number | undefined> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   // Only now say we listen: whoever waits for this line may signal us at once.
-  const mode = options.mode.toString(8).padStart(4, '0');
-  process.stdout.write(`sockbusd ${VERSION} listening on ${options.socketPath} (mode ${mode}, pid ${process.pid})\n`);
+  const how = activatedFd === null ? `mode ${options.mode.toString(8).padStart(4, '0')}` : `socket fd ${activatedFd} from systemd`;
+  process.stdout.write(`sockbusd ${VERSION} listening on ${servedPath} (${how}, pid ${process.pid})\n`);
   return undefined;
 }
 
