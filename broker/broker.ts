@@ -54,6 +54,8 @@ export class Broker implements ConnectionHost, HandlerContext {
   private nextConnectionId = 1;
   private readonly sweeper: NodeJS.Timeout;
   private shuttingDown = false;
+  /** More sections for stats, from parts that live beside the broker (the bridge). */
+  private readonly statsSections = new Map<string, () => unknown>();
 
   private socket: SocketOwner | InheritedSocket | null = null;
 
@@ -174,8 +176,14 @@ export class Broker implements ConnectionHost, HandlerContext {
     this.router.remove(connection, subscription);
   }
 
+  /** Adds a section to every stats answer, computed when asked. */
+  addStatsSection(name: string, section: () => unknown): void {
+    this.statsSections.set(name, section);
+  }
+
   snapshot(): Record<string, unknown> {
     const counters = this.counters;
+    const sections = Object.fromEntries([...this.statsSections].map(([name, section]) => [name, section()]));
     return {
       server: this.serverName,
       pid: process.pid,
@@ -199,6 +207,7 @@ export class Broker implements ConnectionHost, HandlerContext {
       retainedBytes: this.retained.totalBytes,
       retainedRefused: this.retained.refused,
       accessPolicy: this.policyFile ? this.policyFile.path : 'none (open)',
+      ...sections,
       clients: [...this.connections.values()].map((connection) => ({
         ...presenceOf(connection),
         subscriptions: connection.subscriptions.size,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ErrorCode, SockbusError, VERSION } from '../protocol/index.js';
+import { NatsBridge } from './bridge/nats-bridge.js';
 import { Broker } from './broker.js';
 import { CredentialReader } from './credentials.js';
 import { Logger } from './log.js';
@@ -40,19 +41,24 @@ async function main(): Promise<number | undefined> {
   const broker = new Broker(options, log, credentials);
   const activatedFd = takeActivationSocket(process.env, process.pid);
   const servedPath = await broker.listen(activatedFd);
+  const bridge = options.bridge ? await NatsBridge.start(options.bridge, servedPath, log) : null;
+  if (bridge) broker.addStatsSection('bridge', () => bridge.snapshot());
   process.on('SIGHUP', () => broker.reloadPolicy());
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     log.info(`${signal} received, shutting down`);
-    broker.shutdown(`broker stopped by ${signal}`).then(
-      () => process.exit(0),
-      (error) => {
-        log.error(`shutdown failed: ${(error as Error).message}`);
-        process.exit(1);
-      },
-    );
+    // The bridge first: its local client would otherwise try to reconnect to a broker going away.
+    Promise.resolve(bridge?.stop())
+      .then(() => broker.shutdown(`broker stopped by ${signal}`))
+      .then(
+        () => process.exit(0),
+        (error) => {
+          log.error(`shutdown failed: ${(error as Error).message}`);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_MAX_FRAME_BYTES, resolveSocketPath } from '../protocol/index.js';
+import { DEFAULT_MAX_FRAME_BYTES, patternProblem, resolveSocketPath, topicProblem } from '../protocol/index.js';
+import type { BridgeOptions } from './bridge/nats-bridge.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';
@@ -44,6 +45,8 @@ export interface BrokerOptions {
   aclPath?: string;
   /** The group that owns the socket file (for --mode 0660 and the like). */
   group?: string;
+  /** A NATS server to bridge to, and what crosses it. */
+  bridge?: BridgeOptions;
   limits: BrokerLimits;
 }
 
@@ -92,6 +95,10 @@ Options:
   --max-retained N       topics that may hold a retained value (default: ${DEFAULTS.maxRetained})
   --max-retained-bytes BYTES
                          bytes all retained values may take (default: ${DEFAULTS.maxRetainedBytes})
+  --bridge URL           bridge to a NATS server (nats://HOST:PORT) for other machines
+  --export PATTERN       bridge: send local messages matching PATTERN to NATS (repeatable)
+  --import PATTERN       bridge: deliver NATS messages matching PATTERN here (repeatable)
+  --bridge-prefix NAME   bridge: put NAME. in front of exported subjects (this machine's name)
   --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default: info)
   -h, --help             show this help
   -v, --version          show the version
@@ -123,6 +130,10 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         acl: { type: 'string' },
         group: { type: 'string' },
         'max-connections-per-uid': { type: 'string' },
+        bridge: { type: 'string' },
+        export: { type: 'string', multiple: true },
+        import: { type: 'string', multiple: true },
+        'bridge-prefix': { type: 'string' },
         'max-retained': { type: 'string' },
         'max-retained-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -146,6 +157,7 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
       statePath: values.state === undefined ? undefined : resolve(values.state),
       aclPath: values.acl === undefined ? undefined : resolve(values.acl),
       group: values.group,
+      bridge: parseBridge(values),
       limits: {
         maxFrameBytes: parseByteCount('--max-payload', values['max-payload'], DEFAULT_MAX_FRAME_BYTES),
         maxPendingBytes: parseByteCount('--max-pending', values['max-pending'], DEFAULT_MAX_PENDING_BYTES),
@@ -195,4 +207,22 @@ function parseChoice<T extends string>(flag: string, text: string | undefined, c
     throw new UsageError(`${flag} must be one of ${choices.join(', ')}, not "${text}"`);
   }
   return text as T;
+}
+
+function parseBridge(values: { bridge?: string; export?: string[]; import?: string[]; 'bridge-prefix'?: string }): BridgeOptions | undefined {
+  const { bridge: url, export: exports = [], import: imports = [], 'bridge-prefix': prefix } = values;
+  if (url === undefined) {
+    if (exports.length || imports.length || prefix !== undefined) throw new UsageError('--export, --import and --bridge-prefix need --bridge URL');
+    return undefined;
+  }
+  if (!/^nats:\/\/[^\s/]+$/.test(url)) throw new UsageError(`--bridge must look like nats://HOST:PORT, not "${url}"`);
+  if (exports.length === 0 && imports.length === 0) throw new UsageError('--bridge needs at least one --export or --import pattern');
+  for (const pattern of [...exports, ...imports]) {
+    const problem = patternProblem(pattern);
+    if (problem) throw new UsageError(`--export/--import: ${problem}`);
+  }
+  if (prefix !== undefined && (topicProblem(prefix) || prefix.startsWith('$'))) {
+    throw new UsageError(`--bridge-prefix must be one or more topic tokens such as "host1" or "site.host1", not "${prefix}"`);
+  }
+  return { url, exports, imports, prefix: prefix ?? null };
 }

@@ -68,10 +68,19 @@ export async function reply(client: Client, pattern: string, data: string | unde
 
 export function formatStats(stats: Record<string, unknown>): string {
   const { clients, ...counters } = stats;
-  const lines = Object.entries(counters).map(([key, value]) => `${key.padEnd(20)} ${String(value)}`);
+  const lines = flatten(counters).map(([key, value]) => `${key.padEnd(22)} ${value}`);
   const rows = (clients as Array<Record<string, unknown>> | undefined) ?? [];
   if (rows.length > 0) lines.push('', formatTable(rows).trimEnd());
   return `${lines.join('\n')}\n`;
+}
+
+/** A section such as the bridge's as `bridge.connected` lines; lists joined with commas. */
+function flatten(values: Record<string, unknown>, prefix = ''): Array<[string, string]> {
+  return Object.entries(values).flatMap(([key, value]): Array<[string, string]> => {
+    if (Array.isArray(value)) return [[prefix + key, value.join(', ')]];
+    if (value !== null && typeof value === 'object') return flatten(value as Record<string, unknown>, `${prefix}${key}.`);
+    return [[prefix + key, String(value)]];
+  });
 }
 
 /** Rows of objects as tab-separated columns under a header line. */

@@ -1,0 +1,166 @@
+import { Packr, Unpackr } from 'msgpackr';
+import type { Msg, MsgHdrs, NatsConnection } from 'nats';
+import { connect, type Client, type Message } from '../../client/index.js';
+import { publishRefusal, type Headers } from '../../protocol/index.js';
+import type { Logger } from '../log.js';
+
+export interface BridgeOptions {
+  /** nats://HOST:PORT */
+  url: string;
+  /** Local patterns whose messages go to NATS. */
+  exports: string[];
+  /** NATS subjects whose messages are delivered to local subscribers. */
+  imports: string[];
+  /** Put in front of every exported subject (e.g. the machine's name), so machines can be told apart. */
+  prefix: string | null;
+}
+
+export interface BridgeCounters {
+  exported: number;
+  imported: number;
+  /** Local messages matching an export that could not be sent: NATS was down or refused them. */
+  notForwarded: number;
+  /** NATS messages that could not be delivered locally (a subject sockbus refuses, such as `$SYS.`). */
+  notImported: number;
+  reconnects: number;
+}
+
+const packer = new Packr({ useRecords: false, variableMapSize: true, encodeUndefinedAsNil: true });
+const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+/**
+ * Links this broker to a NATS server. It is an ordinary client of both:
+ * locally it subscribes to the export patterns with noEcho, so what it
+ * imports and publishes locally is never sent back out; on NATS it also
+ * connects with noEcho, so its exports do not come back in. Two machines
+ * bridging the same subjects through one NATS therefore cannot loop.
+ * Payloads cross as the msgpack encoding of the data; headers as NATS headers.
+ */
+export class NatsBridge {
+  readonly counters: BridgeCounters = { exported: 0, imported: 0, notForwarded: 0, notImported: 0, reconnects: 0 };
+  private nats: NatsConnection | null = null;
+  private connected = false;
+  private stopped = false;
+  /** nats.js's header constructor, loaded with the module. */
+  private createHeaders: (() => MsgHdrs) | null = null;
+
+  private constructor(
+    private readonly options: BridgeOptions,
+    private readonly local: Client,
+    private readonly log: Logger,
+  ) {}
+
+  /** Connects to the local broker at once, and to NATS in the background, retrying until it is there. */
+  static async start(options: BridgeOptions, socketPath: string, log: Logger): Promise<NatsBridge> {
+    const local = await connect({ path: socketPath, name: 'nats-bridge', noEcho: true });
+    const bridge = new NatsBridge(options, local, log);
+    for (const pattern of options.exports) local.subscribe(pattern, (message) => bridge.export(message));
+    void bridge.connectToNats();
+    return bridge;
+  }
+
+  snapshot(): Record<string, unknown> {
+    const { url, exports, imports, prefix } = this.options;
+    return { url, connected: this.connected, exports, imports, prefix, ...this.counters };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.nats?.close();
+    await this.local.close();
+  }
+
+  private async connectToNats(): Promise<void> {
+    // Loaded only when a bridge is configured: a broker without one never pays for it.
+    const { connect: connectToNats, headers } = await import('nats');
+    this.createHeaders = headers;
+    try {
+      this.nats = await connectToNats({
+        servers: this.options.url,
+        name: 'sockbus-bridge',
+        noEcho: true,
+        waitOnFirstConnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+      });
+    } catch (error) {
+      this.log.error(`bridge: cannot connect to ${this.options.url}: ${(error as Error).message}`);
+      return;
+    }
+    if (this.stopped) {
+      await this.nats.close();
+      return;
+    }
+    this.connected = true;
+    this.log.info(`bridge: connected to ${this.options.url}`);
+    for (const subject of this.options.imports) this.nats.subscribe(subject, { callback: (error, message) => this.import(error, message) });
+    void this.followStatus(this.nats);
+  }
+
+  private async followStatus(nats: NatsConnection): Promise<void> {
+    for await (const status of nats.status()) {
+      if (status.type === 'disconnect') {
+        this.connected = false;
+        this.log.warn(`bridge: lost ${this.options.url}; local traffic goes on, exports are counted as not forwarded until it is back`);
+      } else if (status.type === 'reconnect') {
+        this.connected = true;
+        this.counters.reconnects++;
+        this.log.info(`bridge: reconnected to ${this.options.url}`);
+      }
+    }
+  }
+
+  private export(message: Message): void {
+    if (!this.connected || !this.nats) {
+      this.counters.notForwarded++;
+      return;
+    }
+    const subject = this.options.prefix ? `${this.options.prefix}.${message.topic}` : message.topic;
+    try {
+      this.nats.publish(subject, packer.pack(message.data), message.headers ? { headers: this.toNatsHeaders(message.headers) } : undefined);
+      this.counters.exported++;
+    } catch (error) {
+      this.counters.notForwarded++;
+      this.log.debug(`bridge: could not export ${subject}: ${(error as Error).message}`);
+    }
+  }
+
+  private import(error: Error | null, message: Msg): void {
+    if (error) {
+      this.log.error(`bridge: import subscription failed: ${error.message}`);
+      return;
+    }
+    const refusal = publishRefusal(message.subject);
+    if (refusal) {
+      this.counters.notImported++;
+      this.log.debug(`bridge: not importing ${message.subject}: ${refusal.message}`);
+      return;
+    }
+    const headers = message.headers ? fromNatsHeaders(message.headers) : undefined;
+    this.local.publish(message.subject, decodePayload(message.data), headers ? { headers } : {});
+    this.counters.imported++;
+  }
+
+  private toNatsHeaders(headers: Headers): MsgHdrs {
+    // Set before the connection exists, and nothing is exported without one.
+    const natsHeaders = this.createHeaders!();
+    for (const [key, value] of Object.entries(headers)) natsHeaders.set(key, value);
+    return natsHeaders;
+  }
+}
+
+/** The data a NATS message carries: msgpack from another bridge, or raw bytes from any other NATS client. */
+function decodePayload(payload: Uint8Array): unknown {
+  if (payload.length === 0) return null;
+  try {
+    return unpacker.unpack(payload);
+  } catch {
+    return Buffer.from(payload);
+  }
+}
+
+function fromNatsHeaders(natsHeaders: MsgHdrs): Headers | undefined {
+  const headers: Headers = {};
+  for (const key of natsHeaders.keys()) headers[key] = natsHeaders.get(key);
+  return Object.keys(headers).length > 0 ? headers : undefined;
+}
