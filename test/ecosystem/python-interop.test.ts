@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { restartBroker, startBroker } from '../helpers/broker.js';
+import { collect, connectClient, waitForCount, waitForSubscriptions } from '../helpers/clients.js';
+import { Child, PROJECT_ROOT, track } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Debian's python3, which has python3-msgpack; a python3 earlier on PATH (pyenv) may not. */
+const PYTHON = '/usr/bin/python3';
+const PYTHON_CLIENT = join(PROJECT_ROOT, 'clients/python/sockbus.py');
+
+/** The Python client's command line. */
+function python(args: string[]): Child {
+  return track(new Child(spawn(PYTHON, [PYTHON_CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })));
+}
+
+/** A Python program using the client as a library. */
+function pythonScript(code: string, args: string[]): Child {
+  const program = `import sys\nsys.path.insert(0, ${JSON.stringify(join(PROJECT_ROOT, 'clients/python'))})\nimport sockbus\n${code}`;
+  return track(new Child(spawn(PYTHON, ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })));
+}
+
+describe('the Python client, written from PROTOCOL.md, against the TypeScript one', () => {
+  it('Python publishes and TypeScript receives every msgpack type, with headers', async () => {
+    const { socketPath } = await startBroker();
+    const inbox = await collect(await connectClient(socketPath), 'py.>');
+    const publisher = pythonScript(
+      `bus = sockbus.connect(sys.argv[1], "python publisher")
+bus.publish("py.values", {"text": "héllo", "int": -7, "big": 2**40, "float": 1.5, "bytes": b"\\x00\\x01", "list": [None, True, False]}, headers={"trace": "abc"})
+bus.publish("py.plain", "no headers")
+bus.flush()
+bus.close()`,
+      [socketPath],
+    );
+    await publisher.waitForExit();
+    expect([publisher.exitCode, publisher.stderr]).toEqual([0, '']);
+    await waitForCount(inbox, 2);
+    expect(inbox[0]).toEqual({
+      topic: 'py.values',
+      data: { text: 'héllo', int: -7, big: 2 ** 40, float: 1.5, bytes: Buffer.from([0, 1]), list: [null, true, false] },
+      headers: { trace: 'abc' },
+    });
+    expect(inbox[1]).toEqual({ topic: 'py.plain', data: 'no headers' });
+    expect(inbox[0]!.sender).toEqual({ uid: process.getuid!(), pid: publisher.pid });
+  });
+
+  it('TypeScript publishes and Python receives by wildcard, retained values marked', async () => {
+    const { socketPath } = await startBroker();
+    const publisher = await connectClient(socketPath);
+    publisher.publish('ts.state.theme', 'dark', { retain: true });
+    await publisher.flush();
+    const subscriber = python(['--socket', socketPath, 'sub', 'ts.*.>', '--count', '3']);
+    await waitFor(() => subscriber.stderr.includes('subscribed'), 'the Python subscriber');
+    publisher.publish('ts.a.b', { n: [1, 2] }, { headers: { k: 'v' } });
+    publisher.publish('ts.skipped', 'not matched by ts.*.>');
+    publisher.publish('ts.a.b.c', Buffer.from('bin'));
+    await subscriber.waitForExit();
+    expect(subscriber.exitCode).toBe(0);
+    expect(subscriber.stdout.trim().split('\n')).toEqual([
+      '{"topic":"ts.state.theme","data":"dark","headers":{},"retained":true}',
+      '{"topic":"ts.a.b","data":{"n":[1,2]},"headers":{"k":"v"}}',
+      '{"topic":"ts.a.b.c","data":{"$base64":"Ymlu"},"headers":{}}',
+    ]);
+  });
+
+  it('requests cross both ways, and a request nobody answers fails at once with NO_RESPONDERS', async () => {
+    const { socketPath } = await startBroker();
+    const ts = await connectClient(socketPath);
+    ts.subscribe('ts.double', (message) => message.respond((message.data as number) * 2));
+    await ts.flush();
+    const asker = pythonScript(
+      `bus = sockbus.connect(sys.argv[1])
+print(bus.request("ts.double", 21, timeout=5)[0])
+try:
+    bus.request("nobody.home", 1, timeout=30)
+except sockbus.SockbusError as error:
+    print(error.code, error.message)
+bus.close()`,
+      [socketPath],
+    );
+    await asker.waitForExit();
+    expect(asker.stdout).toBe('42\nNO_RESPONDERS no responders: nothing subscribes to nobody.home\n');
+
+    const responder = python(['--socket', socketPath, 'reply', 'py.upper', '"ANSWER"', '--count', '1']);
+    await waitFor(() => responder.stderr.includes('subscribed'), 'the Python responder');
+    expect(await ts.request('py.upper', 'answer')).toEqual({ data: 'ANSWER' });
+    await responder.waitForExit();
+    expect(responder.stdout).toBe('{"topic":"py.upper","data":"answer","headers":{}}\n');
+  });
+
+  it('Python reconnects and resubscribes by itself after the broker is killed and restarted', async () => {
+    const broker = await startBroker();
+    const subscriber = python(['--socket', broker.socketPath, 'sub', 'restart.>', '--count', '2']);
+    await waitForSubscriptions(broker.socketPath, 1);
+    (await connectClient(broker.socketPath)).publish('restart.before', 1);
+    await waitFor(() => subscriber.stdout.includes('restart.before'), 'the first message');
+    await broker.child.kill('SIGKILL');
+    await restartBroker(broker);
+    await waitFor(() => subscriber.stderr.includes('reconnected'), 'the Python client to reconnect');
+    await waitForSubscriptions(broker.socketPath, 1);
+    (await connectClient(broker.socketPath)).publish('restart.after', 2);
+    await subscriber.waitForExit();
+    expect(subscriber.stdout).toBe('{"topic":"restart.before","data":1,"headers":{}}\n{"topic":"restart.after","data":2,"headers":{}}\n');
+  });
+});
