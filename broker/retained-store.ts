@@ -48,7 +48,7 @@ export class RetainedStore {
       this.onChange();
       return null;
     }
-    const entry: RetainedEntry = { topic, topicAndData: value.topicAndData, headers: value.headers };
+    const entry: RetainedEntry = { ...value, topic };
     const refusal = this.refusal(topic, previous, this.bytes - previousBytes + sizeOf(entry));
     if (refusal) {
       this.refused++;

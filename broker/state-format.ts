@@ -1,25 +1,29 @@
 import { createHash } from 'node:crypto';
 import { Packr, Unpackr } from 'msgpackr';
-import { MsgpackCursor, topicProblem } from '../protocol/index.js';
+import { MsgpackCursor, NIL, topicProblem, type Sender } from '../protocol/index.js';
 import type { RetainedEntry } from './retained-store.js';
 
 /**
  * The `--state` file: `["sockbus-state", 1, savedAt, sha256, entries]`,
- * where `entries` is a bin holding one `[topic, data, headers|nil]` array
- * per retained value, in the encoding the publisher used (so a value comes
- * back byte for byte). The digest catches a file damaged after it was
+ * where `entries` is a bin holding one `[topic, data, headers|nil,
+ * sender|nil]` array per retained value, data and headers in the encoding
+ * the publisher used (so a value comes back byte for byte), sender as
+ * `[uid, pid]`. The digest catches a file damaged after it was
  * written; atomic replacement (state-file.ts) catches a crash mid-write.
  */
 const FORMAT = 'sockbus-state';
 const FORMAT_VERSION = 1;
-const ENTRY_HEADER = Buffer.from([0x93]);
+const ENTRY_HEADER = Buffer.from([0x94]);
 
 const packer = new Packr({ useRecords: false });
 const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 export function encodeState(entries: Iterable<RetainedEntry>, savedAt: Date): Buffer {
   const parts: Buffer[] = [];
-  for (const entry of entries) parts.push(ENTRY_HEADER, entry.topicAndData, entry.headers);
+  for (const entry of entries) {
+    const sender = entry.sender ? packer.pack([entry.sender.uid, entry.sender.pid]) : NIL;
+    parts.push(ENTRY_HEADER, entry.topicAndData, entry.headers, sender);
+  }
   const body = Buffer.concat(parts);
   return packer.pack([FORMAT, FORMAT_VERSION, savedAt.toISOString(), sha256(body), body]);
 }
@@ -45,7 +49,7 @@ function readEntries(bytes: Buffer): RetainedEntry[] {
   const cursor = new MsgpackCursor(bytes);
   const entries: RetainedEntry[] = [];
   while (!cursor.atEnd) {
-    if (cursor.readArrayLength() !== 3) throw new Error(`entry ${entries.length} is not [topic, data, headers]`);
+    if (cursor.readArrayLength() !== 4) throw new Error(`entry ${entries.length} is not [topic, data, headers, sender]`);
     const start = cursor.offset;
     const topic = cursor.readString('topic');
     const problem = topicProblem(topic);
@@ -54,13 +58,25 @@ function readEntries(bytes: Buffer): RetainedEntry[] {
     const dataEnd = cursor.offset;
     if (cursor.isNil()) cursor.skipValue();
     else cursor.skipStringMap('headers');
-    entries.push({
+    const headersEnd = cursor.offset;
+    const sender = readSender(bytes, cursor);
+    const entry: RetainedEntry = {
       topic,
       topicAndData: Buffer.from(bytes.subarray(start, dataEnd)),
-      headers: Buffer.from(bytes.subarray(dataEnd, cursor.offset)),
-    });
+      headers: Buffer.from(bytes.subarray(dataEnd, headersEnd)),
+    };
+    entries.push(sender ? { ...entry, sender } : entry);
   }
   return entries;
+}
+
+function readSender(bytes: Buffer, cursor: MsgpackCursor): Sender | null {
+  const start = cursor.offset;
+  cursor.skipValue();
+  const value: unknown = unpacker.unpack(bytes.subarray(start, cursor.offset));
+  if (value === null) return null;
+  if (!Array.isArray(value) || typeof value[0] !== 'number') throw new Error('a sender is not [uid, pid]');
+  return { uid: value[0], pid: typeof value[1] === 'number' ? value[1] : null };
 }
 
 function sha256(bytes: Uint8Array): Buffer {

@@ -1,6 +1,8 @@
 import { createInterface } from 'node:readline';
 import type { Client, Headers, Message, SockbusError } from './index.js';
 import { messageToJsonLine, parseData, toJsonLine } from './json-lines.js';
+import { LINE_HEADER, monitorLine, monitorScreen, type Sample } from './monitor.js';
+import { messageToTerminalLine, stylesFor, wantsColor } from './terminal-format.js';
 
 /** The work of each `sockbus` command once its arguments are checked and the client is connected. */
 
@@ -32,12 +34,17 @@ export async function publish(
   return refusals.size > 0 ? 1 : 0;
 }
 
-/** Prints one JSON line per message until `count` messages or a signal; returns the exit code. */
-export async function subscribe(client: Client, pattern: string, options: { count?: number; queue?: string }): Promise<number> {
+/**
+ * Prints each message until `count` messages or a signal: a coloured line
+ * for people on a terminal, one JSON line otherwise (or with --json).
+ * Resolves with the exit code.
+ */
+export async function subscribe(client: Client, pattern: string, options: { count?: number; queue?: string; json?: boolean }): Promise<number> {
   reportToStderr(client);
+  const styles = options.json || !process.stdout.isTTY ? null : stylesFor(wantsColor(process.stdout, process.env));
   let received = 0;
   return consume(client, client.subscribe(pattern, { queue: options.queue }), (message) => {
-    process.stdout.write(`${messageToJsonLine(message)}\n`);
+    process.stdout.write(`${styles ? messageToTerminalLine(message, styles) : messageToJsonLine(message)}\n`);
     return options.count !== undefined && ++received >= options.count;
   });
 }
@@ -65,6 +72,56 @@ export async function reply(client: Client, pattern: string, data: string | unde
     return options.count !== undefined && ++answered >= options.count;
   });
 }
+
+/**
+ * Live counters every `intervalMs`: on a terminal a screen redrawn in place,
+ * like top; otherwise one line per interval after a header, like vmstat.
+ * Stops after `count` screens or lines, or on a signal.
+ */
+export async function monitor(client: Client, options: { intervalMs: number; count?: number }): Promise<number> {
+  const terminal = Boolean(process.stdout.isTTY);
+  const styles = stylesFor(terminal && wantsColor(process.stdout, process.env));
+  let wake: (() => void) | null = null;
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    wake?.();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  process.stdout.write(terminal ? HIDE_CURSOR : `${LINE_HEADER}\n`);
+  let previous: Sample | null = null;
+  try {
+    for (let shown = 0; !stopped && (options.count === undefined || shown < options.count); ) {
+      const sample: Sample = { atMs: Date.now(), stats: await client.brokerStats() };
+      if (terminal) {
+        process.stdout.write(`${CLEAR_SCREEN}${monitorScreen(sample, previous, styles, process.stdout.rows || 24)}\n`);
+        shown++;
+      } else if (previous) {
+        // A line needs two samples for its rates; the first is only the baseline.
+        process.stdout.write(`${monitorLine(sample, previous)}\n`);
+        shown++;
+      }
+      previous = sample;
+      if (options.count !== undefined && shown >= options.count) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    if (terminal) process.stdout.write(SHOW_CURSOR);
+  }
+  await client.close();
+  return 0;
+}
+
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
 export function formatStats(stats: Record<string, unknown>): string {
   const { clients, ...counters } = stats;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { assertPublishable, assertValidPattern, VERSION } from '../protocol/index.js';
-import { formatStats, formatTable, publish, reply, request, subscribe } from './cli-commands.js';
+import { formatStats, formatTable, monitor, publish, reply, request, subscribe } from './cli-commands.js';
 import { connect, SockbusError } from './index.js';
 
 const USAGE = `Usage: sockbus <command> [options]
@@ -9,24 +9,30 @@ const USAGE = `Usage: sockbus <command> [options]
 Commands:
   pub TOPIC [DATA]    publish DATA (JSON if it parses, else a string; none: null)
                       DATA "-" publishes one message per line of standard input
-  sub PATTERN         print one JSON line per message: {"topic","data","headers"}
+  sub PATTERN         print each message: a coloured line on a terminal, else one
+                      JSON line {"topic","data","headers"} (--json forces JSON)
                       PATTERN: tokens separated by ".", "*" one token, ">" the rest
   req TOPIC [DATA]    send a request, print the reply as {"data","headers"}
   reply PATTERN [DATA]
                       answer every request on PATTERN with DATA, printing each request
   clients             list the clients connected to the broker
   stats               print the broker's counters
+  monitor             live counters: messages per second in and out, connections,
+                      drops, the busiest clients; redrawn in place on a terminal,
+                      one line per interval when piped
 
 Options:
   --socket PATH       broker socket (default: $SOCKBUS_SOCKET, else /tmp/sockbus.sock)
-  --count N           pub: send N times; sub: exit after N messages; reply: after N answers
+  --count N           pub: send N times; sub: exit after N messages; reply: after N
+                      answers; monitor: after N refreshes
   --header KEY=VALUE  pub, req: add a header (repeatable)
   --retain            pub: keep as the topic's last value for later subscribers
                       (publish null with --retain to clear it)
   --queue NAME        sub, reply: join queue group NAME, sharing its messages
   --timeout MS        req: how long to wait for the reply (default: 5000)
+  --interval MS       monitor: time between refreshes (default: 1000)
   --name NAME         client name shown in the broker's stats
-  --json              stats, clients: print JSON instead of text
+  --json              sub, stats, clients: print JSON instead of text
   -h, --help          show this help
   -v, --version       show the version
 `;
@@ -56,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
     case 'sub': {
       const [pattern] = expectArguments(rest, 1, 1, 'sub PATTERN');
       assertValidPattern(pattern);
-      return subscribe(await connect(clientOptions), pattern, { count, queue: values.queue });
+      return subscribe(await connect(clientOptions), pattern, { count, queue: values.queue, json: values.json });
     }
     case 'req': {
       const [topic, data] = expectArguments(rest, 1, 2, 'req TOPIC [DATA]');
@@ -69,6 +75,11 @@ async function main(argv: string[]): Promise<number> {
       const [pattern, data] = expectArguments(rest, 1, 2, 'reply PATTERN [DATA]');
       assertValidPattern(pattern);
       return reply(await connect(clientOptions), pattern, data, { count, queue: values.queue });
+    }
+    case 'monitor': {
+      expectArguments(rest, 0, 0, 'monitor');
+      const intervalMs = values.interval === undefined ? 1000 : parsePositive('--interval', values.interval);
+      return monitor(await connect(clientOptions), { intervalMs, count });
     }
     case 'stats':
     case 'clients': {
@@ -98,6 +109,7 @@ function parseCommandLine(argv: string[]) {
         retain: { type: 'boolean' },
         queue: { type: 'string' },
         timeout: { type: 'string' },
+        interval: { type: 'string' },
         name: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },

@@ -37,6 +37,8 @@ describe('retained values', () => {
       ['state.lang', 'en', true],
       ['state.lang', 'fr', false],
     ]);
+    // A replay names who published the value, as a live message does.
+    expect(wildcard[0]!.sender).toEqual({ uid: process.getuid!(), pid: process.pid });
   });
 
   it('keeps headers with the value, and clears it on a retained null', async () => {
@@ -136,6 +138,10 @@ describe('retained values with --state', () => {
     await second.child.kill('SIGKILL');
     const third = await restartBroker(broker, stateArgs(statePath));
     expect((await retainedAfterRestart(third))[2]).toEqual(['ui.theme', 'light', true]);
+    // Who set each value is kept with it.
+    const replay = await collect(await connectClient(third.socketPath), 'ui.theme');
+    await waitForCount(replay, 1);
+    expect(replay[0]!.sender).toEqual({ uid: process.getuid!(), pid: process.pid });
   });
 
   it.each([

@@ -1,0 +1,101 @@
+import type { Styles } from './terminal-format.js';
+
+/** The broker's stats at one moment. */
+export interface Sample {
+  atMs: number;
+  stats: Record<string, unknown>;
+}
+
+interface ClientRow {
+  id: number;
+  name: string;
+  uid?: number;
+  pid?: number | null;
+  subscriptions: number;
+  messagesIn: number;
+  messagesOut: number;
+  dropped: number;
+  pendingBytes: number;
+}
+
+/** Per-second rates between two samples; the first sample has none yet. */
+function perSecond(current: Sample, previous: Sample | null, read: (stats: Record<string, unknown>) => number): number {
+  if (!previous) return 0;
+  const seconds = (current.atMs - previous.atMs) / 1000;
+  return seconds > 0 ? Math.max(0, (read(current.stats) - read(previous.stats)) / seconds) : 0;
+}
+
+const counter = (key: string) => (stats: Record<string, unknown>) => Number(stats[key] ?? 0);
+const number = (value: number) => Math.round(value).toLocaleString('en-US');
+
+/** The header of the line-per-sample output used when stdout is not a terminal (like vmstat). */
+export const LINE_HEADER = 'time\tin/s\tout/s\tconnections\tsubscriptions\tdropped\tdropped/s';
+
+/** One sample as a tab-separated line, for pipes and logs. */
+export function monitorLine(current: Sample, previous: Sample | null): string {
+  const { stats } = current;
+  return [
+    new Date(current.atMs).toTimeString().slice(0, 8),
+    Math.round(perSecond(current, previous, counter('messagesIn'))),
+    Math.round(perSecond(current, previous, counter('messagesOut'))),
+    stats['connections'],
+    stats['subscriptions'],
+    stats['dropped'],
+    Math.round(perSecond(current, previous, counter('dropped'))),
+  ].join('\t');
+}
+
+/**
+ * A whole screen, redrawn in place every interval on a terminal, like top:
+ * rates and totals, then the busiest clients.
+ */
+export function monitorScreen(current: Sample, previous: Sample | null, styles: Styles, rows: number): string {
+  const { stats } = current;
+  const rate = (key: string) => perSecond(current, previous, counter(key));
+  const bridge = stats['bridge'] as Record<string, unknown> | undefined;
+  const lines = [
+    `${styles.topic('sockbus monitor')}  ${stats['socket']}  ${stats['server']}  up ${uptime(Number(stats['uptimeSeconds']))}  ${styles.dim('(Ctrl-C quits)')}`,
+    '',
+    `  messages in   ${number(rate('messagesIn')).padStart(10)}/s   total ${number(Number(stats['messagesIn']))}`,
+    `  messages out  ${number(rate('messagesOut')).padStart(10)}/s   total ${number(Number(stats['messagesOut']))}`,
+    `  dropped       ${number(rate('dropped')).padStart(10)}/s   total ${styled(Number(stats['dropped']), styles)}`,
+    `  connections   ${number(Number(stats['connections'])).padStart(10)}    subscriptions ${number(Number(stats['subscriptions']))}`,
+    `  requests      ${number(rate('requests')).padStart(10)}/s   no responders ${number(Number(stats['noResponders']))}`,
+    `  denied        ${number(Number(stats['denied'])).padStart(10)}    errors ${number(Number(stats['errors']))}    retained ${number(Number(stats['retained']))}`,
+  ];
+  if (bridge) {
+    const state = bridge['connected'] ? 'connected' : styles.mark('DOWN');
+    lines.push(`  bridge        ${String(bridge['url'])} ${state}, exported ${number(Number(bridge['exported']))}, imported ${number(Number(bridge['imported']))}, not forwarded ${number(Number(bridge['notForwarded']))}`);
+  }
+  lines.push('', styles.dim(`  ${'id'.padStart(5)}  ${'name'.padEnd(20)} ${'uid'.padStart(6)} ${'pid'.padStart(8)} ${'subs'.padStart(5)} ${'in/s'.padStart(9)} ${'out/s'.padStart(9)} ${'dropped'.padStart(8)} ${'pending'.padStart(9)}`));
+  for (const row of busiestClients(current, previous).slice(0, Math.max(0, rows - lines.length - 1))) {
+    lines.push(
+      `  ${String(row.client.id).padStart(5)}  ${row.client.name.slice(0, 20).padEnd(20)} ${String(row.client.uid ?? '').padStart(6)} ${String(row.client.pid ?? '').padStart(8)} ${String(row.client.subscriptions).padStart(5)} ${number(row.inRate).padStart(9)} ${number(row.outRate).padStart(9)} ${styled(row.client.dropped, styles).padStart(8)} ${number(row.client.pendingBytes).padStart(9)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Clients by messages per second, in and out, busiest first. */
+function busiestClients(current: Sample, previous: Sample | null) {
+  const before = new Map(((previous?.stats['clients'] as ClientRow[] | undefined) ?? []).map((client) => [client.id, client]));
+  const seconds = previous ? (current.atMs - previous.atMs) / 1000 : 0;
+  const rateOf = (now: number, then: number | undefined) => (seconds > 0 && then !== undefined ? Math.max(0, (now - then) / seconds) : 0);
+  return ((current.stats['clients'] as ClientRow[] | undefined) ?? [])
+    .map((client) => ({
+      client,
+      inRate: rateOf(client.messagesIn, before.get(client.id)?.messagesIn),
+      outRate: rateOf(client.messagesOut, before.get(client.id)?.messagesOut),
+    }))
+    .sort((a, b) => b.inRate + b.outRate - (a.inRate + a.outRate) || a.client.id - b.client.id);
+}
+
+function styled(count: number, styles: Styles): string {
+  return count > 0 ? styles.mark(number(count)) : number(count);
+}
+
+function uptime(seconds: number): string {
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  return hours > 0 ? `${hours}h${String(minutes).padStart(2, '0')}m` : `${minutes}m${String(seconds % 60).padStart(2, '0')}s`;
+}
