@@ -6,7 +6,7 @@ import { renderChart, renderTable, type BenchReport, type SystemResults } from '
 import { measureMemory, runScenario, type RunResult, type Scenario } from './scenarios.js';
 import { SERVERS } from './servers.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, scenarios: { type: 'string' } } });
 const quick = values.quick ?? false;
 const runs = quick ? 1 : 3;
 // Quick mode is a smoke run for CI: small counts, and only the ends of the routing range.
@@ -14,7 +14,7 @@ const scale = quick ? 0.05 : 1;
 const n = (full: number) => Math.max(100, Math.round(full * scale));
 
 /** The scenarios of the issue, 100-byte payloads unless noted. */
-const SCENARIOS: Scenario[] = [
+const ALL_SCENARIOS: Scenario[] = [
   { id: 'a', title: '1 → 1 throughput (msgs/s)', publishers: 1, subscribers: 1, count: n(200_000), size: 100 },
   { id: 'b', title: '1 → 10 fan-out (deliveries/s)', publishers: 1, subscribers: 10, count: n(50_000), size: 100 },
   { id: 'c', title: '10 → 1 fan-in (msgs/s)', publishers: 10, subscribers: 1, count: n(20_000), size: 100 },
@@ -24,6 +24,9 @@ const SCENARIOS: Scenario[] = [
   ...(quick ? [] : [{ id: 'f1000', title: '1 → 1 with 1,000 unrelated subscriptions', publishers: 1, subscribers: 1, count: n(200_000), size: 100, unrelatedSubscriptions: 1000 }]),
   { id: 'f10000', title: '1 → 1 with 10,000 unrelated subscriptions', publishers: 1, subscribers: 1, count: n(200_000), size: 100, unrelatedSubscriptions: 10_000 },
 ];
+/** `--scenarios a,e` (and `g` for memory) runs just those, for profiling one path, into results/partial.*. */
+const chosen = values.scenarios?.split(',');
+const SCENARIOS = ALL_SCENARIOS.filter((scenario) => !chosen || chosen.includes(scenario.id));
 const MEMORY_CONNECTIONS = quick ? 50 : 1000;
 
 function median(results: RunResult[]): RunResult {
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
         console.log(`[${scenario.id}] ${server.system}: failed: ${(error as Error).message}`);
       }
     }
+    if (chosen && !chosen.includes('g')) continue;
     try {
       results.memory = await measureMemory(server, MEMORY_CONNECTIONS, 5);
       const memory = results.memory;
@@ -85,7 +89,8 @@ async function main(): Promise<void> {
   const table = renderTable(report);
   const directory = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   mkdirSync(directory, { recursive: true });
-  const name = quick ? 'quick' : 'latest';
+  // Only a full run replaces the recorded one.
+  const name = quick ? 'quick' : chosen ? 'partial' : 'latest';
   writeFileSync(`${directory}${name}.json`, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(`${directory}${name}.md`, table);
   writeFileSync(`${directory}${name}.svg`, renderChart(report));

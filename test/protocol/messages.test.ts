@@ -115,6 +115,8 @@ describe('delivery frames', () => {
     const sender = { uid: 1001, pid: 4242 };
     expect(decoded(new PublishedMessage(publish, stamp).plainParts())).toEqual({ kind: MessageKind.Message, topic: 't', data: 'x', headers: { h: '1' }, sender });
     expect(decoded(new PublishedMessage(publish, stamp).partsFor(2))).toMatchObject({ info: { sub: 2 }, sender });
+    const bare = decodePublish(encodePublishBody('t', [1, 2]));
+    expect(decoded(new PublishedMessage(bare, stamp).plainParts())).toEqual({ kind: MessageKind.Message, topic: 't', data: [1, 2], headers: undefined, sender });
     expect(decoded(new PublishedMessage(request, stamp, 'r.1.3').plainParts())).toMatchObject({ info: { reply: 'r.1.3' }, sender });
     expect(decoded(retainedParts(keptValueOf(publish, sender), 5))).toMatchObject({ info: { retained: true, sub: 5 }, sender });
     expect(decoded(new BrokerEventMessage('$SYS.x', { a: 1 }, sender).partsFor(4))).toEqual({ kind: MessageKind.Message, topic: '$SYS.x', data: { a: 1 }, headers: undefined, info: { sub: 4 }, sender });
