@@ -223,13 +223,46 @@ function publishPrefix(topic: string, elements: 3 | 4 | 5): Buffer {
  * views the encoder never overwrites, so they can be kept without copying.
  */
 export function encodePublishParts(topic: string, data: unknown, headers?: Headers, flags?: PublishFlags): Uint8Array[] {
-  const encodedData = packer.pack(data);
-  if (flags && (flags.retain || flags.request !== undefined)) {
+  const withOptions = flags !== undefined && (flags.retain === true || flags.request !== undefined);
+  const parts = [publishPrefix(topic, withOptions ? 5 : headers ? 4 : 3)];
+  pushData(parts, data);
+  if (withOptions) {
     const options = flags.request === undefined ? { retain: true } : flags.retain ? flags : { request: flags.request };
-    return [publishPrefix(topic, 5), encodedData, headers ? packer.pack(headers) : NIL, packer.pack(options)];
+    parts.push(headers ? packer.pack(headers) : NIL, packer.pack(options));
+  } else if (headers) {
+    parts.push(packer.pack(headers));
   }
-  if (headers) return [publishPrefix(topic, 4), encodedData, packer.pack(headers)];
-  return [publishPrefix(topic, 3), encodedData];
+  return parts;
+}
+
+/**
+ * Appends the encoded data. Bytes are the common payload of telemetry and
+ * plugins, and msgpack frames them with a header of a few bytes: written
+ * here, with the caller's bytes as a part of their own, they skip msgpackr's
+ * per-call setup and its copy (about 400 ns for 100 bytes, and a copy of
+ * every large payload). Anything else goes through msgpackr.
+ */
+function pushData(parts: Uint8Array[], data: unknown): void {
+  if (!(data instanceof Uint8Array)) {
+    parts.push(packer.pack(data));
+    return;
+  }
+  const length = data.length;
+  let header: Buffer;
+  if (length < 0x100) {
+    header = Buffer.allocUnsafe(2);
+    header[0] = 0xc4;
+    header[1] = length;
+  } else if (length < 0x10000) {
+    header = Buffer.allocUnsafe(3);
+    header[0] = 0xc5;
+    header.writeUInt16BE(length, 1);
+  } else {
+    header = Buffer.allocUnsafe(5);
+    header[0] = 0xc6;
+    header.writeUInt32BE(length, 1);
+  }
+  parts.push(header, data);
 }
 
 /** The msgpack body of a publish as one buffer. */

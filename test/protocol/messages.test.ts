@@ -1,4 +1,4 @@
-import { pack } from 'msgpackr';
+import { pack, Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import {
   decodeBrokerMessage,
@@ -44,6 +44,20 @@ describe('client messages round trip', () => {
 
   it('a hello without optional fields', () => {
     expect(decodeClientMessage(Buffer.from(pack([1, { version: 1 }])))).toEqual({ kind: 1, version: 1 });
+  });
+
+  it('encodes binary data itself, byte for byte as msgpackr would, for every bin size class and for views', () => {
+    // Configured as the protocol's own packer: maps with the smallest header.
+    const compactPacker = new Packr({ useRecords: false, variableMapSize: true });
+    const backing = Buffer.alloc(70_000, 9);
+    for (const length of [0, 1, 255, 256, 65_535, 65_536]) {
+      for (const data of [Buffer.alloc(length, 3), new Uint8Array(backing.buffer, 7, length)]) {
+        const ours = Buffer.from(encodePublishBody('t', data, { h: 'v' }, { retain: true }));
+        expect(ours.equals(Buffer.from(compactPacker.pack([3, 't', data, { h: 'v' }, { retain: true }])))).toBe(true);
+        const publish = decodeClientMessage(ours) as PublishFrame;
+        expect(publish.body.subarray(publish.dataOffset, publish.dataEnd).equals(Buffer.from(pack(data)))).toBe(true);
+      }
+    }
   });
 
   it('publish keeps the frame and finds the topic', () => {
