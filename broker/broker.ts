@@ -8,25 +8,21 @@ import {
   partsLength,
   ProtocolError,
   MessageKind,
-  SockbusError,
   PublishedMessage,
   replyParts,
   retainedParts,
-  SenderStamp,
   VERSION,
   type ClientMessage,
   type PublishFrame,
   type RespondFrame,
-  type Sender,
   type Subscribe,
 } from '../protocol/index.js';
-import { AccessPolicy } from './access-policy.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import type { CredentialReader } from './credentials.js';
 import { handleClientMessage, type HandlerContext } from './handlers.js';
 import type { Logger } from './log.js';
 import type { BrokerLimits, BrokerOptions } from './options.js';
-import { PolicyFile } from './policy-file.js';
+import { Gatekeeper } from './gatekeeper.js';
 import { presenceOf } from './presence.js';
 import { ReplyAddresses } from './reply-address.js';
 import { RetainedStore } from './retained-store.js';
@@ -45,11 +41,7 @@ export class Broker implements ConnectionHost, HandlerContext {
   private readonly stateFile: StateFile | null;
   private readonly replyAddresses = new ReplyAddresses();
   private readonly connections = new Map<number, Connection>();
-  private readonly connectionsPerUid = new Map<number, number>();
-  private readonly policyFile: PolicyFile | null;
-  private policy: AccessPolicy;
-  /** The broker's own events carry its own credentials, when it can tell them to others. */
-  private readonly ownSender: Sender | undefined;
+  private readonly gatekeeper: Gatekeeper;
   private readonly startedAt = Date.now();
   private nextConnectionId = 1;
   private readonly sweeper: NodeJS.Timeout;
@@ -62,13 +54,10 @@ export class Broker implements ConnectionHost, HandlerContext {
   constructor(
     private readonly options: BrokerOptions,
     readonly log: Logger,
-    private readonly credentials: CredentialReader,
+    credentials: CredentialReader,
   ) {
-    const brokerUid = process.getuid?.() ?? -1;
-    this.policyFile = options.aclPath ? new PolicyFile(options.aclPath, credentials, brokerUid) : null;
     // A policy file that cannot be used stops the broker here, before it listens.
-    this.policy = this.policyFile ? this.policyFile.load() : AccessPolicy.openPolicy(brokerUid);
-    this.ownSender = credentials.available ? { uid: brokerUid, pid: process.pid } : undefined;
+    this.gatekeeper = new Gatekeeper(options, credentials, log);
     // One timer for every connection's deadlines, rather than timers per connection.
     const { handshakeTimeoutMs, frameTimeoutMs, keepaliveMs } = options.limits;
     const sweepEveryMs = Math.min(1000, Math.max(20, Math.min(handshakeTimeoutMs, frameTimeoutMs, keepaliveMs) / 4));
@@ -91,7 +80,7 @@ export class Broker implements ConnectionHost, HandlerContext {
       return inherited.path;
     }
     const { socketPath, mode, socketCheckMs } = this.options;
-    const owner = await SocketOwner.claim(socketPath, { mode, group: this.socketGroup() }, this.log, onConnection);
+    const owner = await SocketOwner.claim(socketPath, { mode, group: this.gatekeeper.socketGroup() }, this.log, onConnection);
     owner.watchFile(socketCheckMs);
     this.socket = owner;
     return socketPath;
@@ -114,8 +103,7 @@ export class Broker implements ConnectionHost, HandlerContext {
     for (const subscription of connection.subscriptions.values()) this.router.remove(connection, subscription);
     connection.subscriptions.clear();
     if (!this.connections.delete(connection.id)) return;
-    const uid = connection.credentials?.uid;
-    if (uid !== undefined) this.connectionsPerUid.set(uid, this.connectionsPerUid.get(uid)! - 1);
+    this.gatekeeper.released(connection);
     this.log.debug(`${connection.description} disconnected: ${connection.closeReason}`);
     if (connection.announced && !this.shuttingDown) {
       this.announce('$SYS.client.disconnected', { ...presenceOf(connection), reason: connection.closeReason });
@@ -206,7 +194,7 @@ export class Broker implements ConnectionHost, HandlerContext {
       retained: this.retained.count,
       retainedBytes: this.retained.totalBytes,
       retainedRefused: this.retained.refused,
-      accessPolicy: this.policyFile ? this.policyFile.path : 'none (open)',
+      accessPolicy: this.gatekeeper.policySource,
       ...sections,
       clients: [...this.connections.values()].map((connection) => ({
         ...presenceOf(connection),
@@ -243,53 +231,15 @@ export class Broker implements ConnectionHost, HandlerContext {
   private accept(client: net.Socket): void {
     const connection = new Connection(this.nextConnectionId++, client, this);
     this.counters.connectionsTotal++;
-    this.identify(connection, client);
-    const refusal = this.connectionRefusal(connection);
+    this.gatekeeper.identify(connection, client);
+    const refusal = this.gatekeeper.admissionRefusal(connection, this.connections.size);
     if (refusal) {
       connection.fail(new ProtocolError(ErrorCode.TooManyConnections, refusal));
       return;
     }
     this.connections.set(connection.id, connection);
-    const uid = connection.credentials?.uid;
-    if (uid !== undefined) this.connectionsPerUid.set(uid, (this.connectionsPerUid.get(uid) ?? 0) + 1);
+    this.gatekeeper.admitted(connection);
     this.log.debug(`connection ${connection.id} accepted from ${connection.access.who}`);
-  }
-
-  /** The gid of --group, given by number or by name. */
-  private socketGroup(): number | null {
-    const { group } = this.options;
-    if (group === undefined) return null;
-    if (/^\d+$/.test(group)) return Number(group);
-    if (!this.credentials.available) {
-      throw new SockbusError(ErrorCode.CredentialsUnavailable, `--group ${group}: group names need the native addon (${this.credentials.unavailableReason}); give the numeric gid instead`);
-    }
-    const gid = this.credentials.groupId(group);
-    if (gid === null) throw new SockbusError(ErrorCode.InvalidPolicy, `--group ${group}: no such group on this system`);
-    return gid;
-  }
-
-  /** Asks the kernel who is on the other end: the policy and the sender stamp follow from it. */
-  private identify(connection: Connection, client: net.Socket): void {
-    try {
-      connection.credentials = this.credentials.of(client);
-    } catch (error) {
-      this.log.warn(`connection ${connection.id}: cannot read peer credentials: ${(error as Error).message}`);
-    }
-    const { credentials } = connection;
-    connection.access = this.policy.accessFor(credentials);
-    if (credentials) connection.stamp = new SenderStamp({ uid: credentials.uid, pid: credentials.pid });
-  }
-
-  private connectionRefusal(connection: Connection): string | null {
-    const { maxConnections, maxConnectionsPerUid } = this.limits;
-    if (this.connections.size >= maxConnections) {
-      return `the broker already serves ${maxConnections} connections, the most it allows (--max-connections)`;
-    }
-    const uid = connection.credentials?.uid;
-    if (uid !== undefined && (this.connectionsPerUid.get(uid) ?? 0) >= maxConnectionsPerUid) {
-      return `${connection.access.who} already has ${maxConnectionsPerUid} connections, the most the broker allows one user (--max-connections-per-uid)`;
-    }
-    return null;
   }
 
   /** Refuses a publish the policy does not allow; true when it was refused. */
@@ -311,19 +261,9 @@ export class Broker implements ConnectionHost, HandlerContext {
    * subscriptions the new policy no longer allows are ended with an error.
    */
   reloadPolicy(): void {
-    if (!this.policyFile) {
-      this.log.info('SIGHUP received; no --acl policy to reload');
-      return;
-    }
-    try {
-      this.policy = this.policyFile.load();
-    } catch (error) {
-      this.log.error(`${(error as Error).message}; keeping the policy in force`);
-      return;
-    }
+    if (!this.gatekeeper.reload(this.connections.values())) return;
     let revoked = 0;
     for (const connection of this.connections.values()) {
-      connection.access = this.policy.accessFor(connection.credentials);
       for (const [subscriptionId, { pattern }] of connection.subscriptions) {
         const refusal = connection.access.subscribeRefusal(pattern);
         if (!refusal) continue;
@@ -332,7 +272,7 @@ export class Broker implements ConnectionHost, HandlerContext {
         revoked++;
       }
     }
-    this.log.info(`reloaded the access policy from ${this.policyFile.path}; ${revoked} subscription(s) it no longer allows were ended`);
+    this.log.info(`reloaded the access policy from ${this.gatekeeper.policySource}; ${revoked} subscription(s) it no longer allows were ended`);
   }
 
   /** Keeps or clears the topic's retained value; a refusal is reported, and the publish is still delivered. */
@@ -355,7 +295,7 @@ export class Broker implements ConnectionHost, HandlerContext {
 
   /** Publishes one of the broker's own events to whoever subscribes to it. */
   private announce(topic: string, data: unknown): void {
-    this.router.route(new BrokerEventMessage(topic, data, this.ownSender), null);
+    this.router.route(new BrokerEventMessage(topic, data, this.gatekeeper.ownSender), null);
   }
 
   private sweep(): void {
