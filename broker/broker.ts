@@ -111,7 +111,6 @@ export class Broker implements ConnectionHost, HandlerContext {
   }
 
   publish(publish: PublishFrame, from: Connection): void {
-    if (this.deniesPublish(publish, from)) return;
     this.counters.messagesIn++;
     if (publish.retain) this.retain(publish, from);
     this.router.route(new PublishedMessage(publish, from.stamp), from);
@@ -119,7 +118,6 @@ export class Broker implements ConnectionHost, HandlerContext {
 
   /** Routes a request with a reply address, or answers at once that nobody could respond. */
   request(publish: PublishFrame & { requestId: number }, from: Connection): void {
-    if (this.deniesPublish(publish, from)) return;
     this.counters.messagesIn++;
     this.counters.requests++;
     const reply = this.replyAddresses.addressFor(from.id, publish.requestId);
@@ -146,8 +144,6 @@ export class Broker implements ConnectionHost, HandlerContext {
   }
 
   subscribe(connection: Connection, { subscriptionId, pattern, queue }: Subscribe): void {
-    const refusal = connection.access.subscribeRefusal(pattern);
-    if (refusal) return this.deny(connection, refusal, subscriptionId);
     connection.subscriptions.set(subscriptionId, this.router.add(connection, subscriptionId, pattern, queue));
     // A queue group shares live work; replaying old values to each new member would duplicate them.
     if (queue !== undefined) return;
@@ -242,14 +238,7 @@ export class Broker implements ConnectionHost, HandlerContext {
     this.log.debug(`connection ${connection.id} accepted from ${connection.access.who}`);
   }
 
-  /** Refuses a publish the policy does not allow; true when it was refused. */
-  private deniesPublish(publish: PublishFrame, from: Connection): boolean {
-    const refusal = from.access.publishRefusal(publish.topic);
-    if (refusal) this.deny(from, refusal);
-    return refusal !== null;
-  }
-
-  private deny(connection: Connection, refusal: string, subscriptionId?: number): void {
+  deny(connection: Connection, refusal: string, subscriptionId?: number): void {
     this.counters.denied++;
     connection.counters.denied++;
     connection.refuse(ErrorCode.AccessDenied, refusal, subscriptionId);

@@ -23,6 +23,8 @@ export interface HandlerContext {
   readonly serverName: string;
   readonly limits: BrokerLimits;
   opened(connection: Connection): void;
+  /** Refuses what the access policy does not allow, and counts it. */
+  deny(connection: Connection, refusal: string, subscriptionId?: number): void;
   publish(publish: PublishFrame, from: Connection): void;
   request(publish: PublishFrame & { requestId: number }, from: Connection): void;
   respond(respond: RespondFrame, from: Connection): void;
@@ -90,6 +92,8 @@ function handleHello(context: HandlerContext, connection: Connection, hello: Hel
 function handlePublish(context: HandlerContext, connection: Connection, publish: PublishFrame): void {
   const refusal = publishRefusal(publish.topic);
   if (refusal) return connection.refuse(refusal.code, refusal.message);
+  const denial = connection.access.publishRefusal(publish.topic);
+  if (denial) return context.deny(connection, denial);
   connection.counters.messagesIn++;
   if (publish.requestId === undefined) return context.publish(publish, connection);
   if (publish.retain) return connection.refuse(ErrorCode.InvalidMessage, `a request cannot be retained (request on ${publish.topic})`);
@@ -113,6 +117,8 @@ function handleSubscribe(context: HandlerContext, connection: Connection, subscr
   if (connection.subscriptions.has(subscriptionId)) {
     return connection.refuse(ErrorCode.InvalidMessage, `subscription id ${subscriptionId} is already in use on this connection`, subscriptionId);
   }
+  const denial = connection.access.subscribeRefusal(pattern);
+  if (denial) return context.deny(connection, denial, subscriptionId);
   context.subscribe(connection, subscribe);
 }
 
