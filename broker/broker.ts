@@ -133,7 +133,7 @@ export class Broker implements ConnectionHost, HandlerContext {
       return from.refuse(ErrorCode.InvalidMessage, `respond: ${JSON.stringify(respond.replyTo)} is not a reply address this broker gave out`);
     }
     const requester = target === 'stale' ? undefined : this.connections.get(target.connectionId);
-    if (!requester || target === 'stale') {
+    if (target === 'stale' || !requester) {
       // The requester is gone (or the broker restarted since): like NATS, the reply has nowhere to go.
       this.counters.repliesUndeliverable++;
       return;
@@ -189,7 +189,7 @@ export class Broker implements ConnectionHost, HandlerContext {
       repliesUndeliverable: counters.repliesUndeliverable,
       retained: this.retained.count,
       retainedBytes: this.retained.totalBytes,
-      retainedRefused: this.retained.refused,
+      retainedRefused: counters.retainedRefused,
       accessPolicy: this.gatekeeper.policySource,
       ...sections,
       clients: [...this.connections.values()].map((connection) => ({
@@ -267,8 +267,12 @@ export class Broker implements ConnectionHost, HandlerContext {
   /** Keeps or clears the topic's retained value; a refusal is reported, and the publish is still delivered. */
   private retain(publish: PublishFrame, from: Connection): void {
     const refusal = this.retained.set(publish.topic, hasNilData(publish) ? null : keptValueOf(publish, from.stamp?.sender));
-    if (refusal) from.refuse(ErrorCode.RetainedStoreFull, refusal);
-    else this.stateFile?.requestSave();
+    if (refusal) {
+      this.counters.retainedRefused++;
+      from.refuse(ErrorCode.RetainedStoreFull, refusal);
+    } else {
+      this.stateFile?.requestSave();
+    }
   }
 
   private async restoreState(): Promise<void> {
@@ -276,7 +280,6 @@ export class Broker implements ConnectionHost, HandlerContext {
     const saved = await this.stateFile.load();
     let refused = 0;
     for (const entry of saved) if (this.retained.set(entry.topic, entry)) refused++;
-    this.retained.refused = 0; // the counter is for refusals clients saw
     await this.stateFile.saveNow();
     const note = refused ? `; ${refused} did not fit the retained bounds and were left out` : '';
     this.log.info(`restored ${saved.length - refused} retained values from ${this.stateFile.path}${note}`);

@@ -20,14 +20,8 @@ export interface RetainedEntry extends KeptValue {
 export class RetainedStore {
   private readonly values = new Map<string, RetainedEntry>();
   private bytes = 0;
-  /** Retains refused because a bound was reached. */
-  refused = 0;
 
-  constructor(
-    private readonly limits: RetainedLimits,
-    /** Called after every change, so the state can be saved. */
-    private readonly onChange: () => void = () => undefined,
-  ) {}
+  constructor(private readonly limits: RetainedLimits) {}
 
   get count(): number {
     return this.values.size;
@@ -45,20 +39,15 @@ export class RetainedStore {
       if (!previous) return null;
       this.values.delete(topic);
       this.bytes -= previousBytes;
-      this.onChange();
       return null;
     }
     const entry: RetainedEntry = { ...value, topic };
     const refusal = this.refusal(topic, previous, this.bytes - previousBytes + sizeOf(entry));
-    if (refusal) {
-      this.refused++;
-      return refusal;
-    }
+    if (refusal) return refusal;
     // Delete first so the topic moves to the end: replay order is the order values were last set.
     this.values.delete(topic);
     this.values.set(topic, entry);
     this.bytes += sizeOf(entry) - previousBytes;
-    this.onChange();
     return null;
   }
 

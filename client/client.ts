@@ -445,7 +445,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   }
 }
 
-function subscribeBody(subscription: Subscription<any>): Uint8Array {
-  const { id: subscriptionId, pattern, queue } = subscription;
-  return encodeBody(queue === undefined ? { kind: MessageKind.Subscribe, subscriptionId, pattern } : { kind: MessageKind.Subscribe, subscriptionId, pattern, queue });
+function subscribeBody({ id, pattern, queue }: Subscription<any>): Uint8Array {
+  // encodeBody leaves the options element out when there is no queue.
+  return encodeBody({ kind: MessageKind.Subscribe, subscriptionId: id, pattern, queue });
 }
