@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Packr, Unpackr } from 'msgpackr';
-import { MsgpackCursor, NIL, topicProblem, type Sender } from '../protocol/index.js';
+import { MsgpackCursor, NIL, packer, topicProblem, unpacker, type Sender } from '../protocol/index.js';
 import type { RetainedEntry } from './retained-store.js';
 
 /**
@@ -15,8 +14,6 @@ const FORMAT = 'sockbus-state';
 const FORMAT_VERSION = 1;
 const ENTRY_HEADER = Buffer.from([0x94]);
 
-const packer = new Packr({ useRecords: false });
-const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 export function encodeState(entries: Iterable<RetainedEntry>, savedAt: Date): Buffer {
   const parts: Buffer[] = [];

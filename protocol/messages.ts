@@ -191,9 +191,13 @@ export type ClientMessage = Hello | PublishFrame | Subscribe | Unsubscribe | Pin
 /** What a broker may send. */
 export type BrokerMessage = Welcome | Delivery | Ping | Pong | ErrorMessage | GoingAway | Dropped | Stats | Reply;
 
-/** Shared by the protocol modules: maps as plain msgpack maps, undefined as nil. */
+/**
+ * The one msgpackr configuration, shared by everything that encodes or
+ * decodes sockbus values: maps as plain msgpack maps with the smallest
+ * header, undefined as nil, maps decoded as objects, 64-bit integers as numbers.
+ */
 export const packer = new Packr({ useRecords: false, variableMapSize: true, encodeUndefinedAsNil: true });
-const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+export const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
 /** Any message except the frames the broker forwards without decoding; a client encodes those with their own functions. */
 export type EncodableMessage = Exclude<ClientMessage | BrokerMessage, PublishFrame | RespondFrame>;

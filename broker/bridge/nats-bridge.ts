@@ -1,7 +1,6 @@
-import { Packr, Unpackr } from 'msgpackr';
 import type { Msg, MsgHdrs, NatsConnection } from 'nats';
 import { connect, type Client, type Message } from '../../client/index.js';
-import { publishRefusal, type Headers } from '../../protocol/index.js';
+import { packer, publishRefusal, unpacker, type Headers } from '../../protocol/index.js';
 import type { Logger } from '../log.js';
 
 export interface BridgeOptions {
@@ -25,8 +24,6 @@ export interface BridgeCounters {
   reconnects: number;
 }
 
-const packer = new Packr({ useRecords: false, variableMapSize: true, encodeUndefinedAsNil: true });
-const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
 /**
  * Links this broker to a NATS server. It is an ordinary client of both:
