@@ -292,6 +292,14 @@ export class Broker implements ConnectionHost, HandlerContext {
 
   private sweep(): void {
     const now = Date.now();
-    for (const connection of this.connections.values()) connection.checkDeadlines(now);
+    for (const connection of this.connections.values()) {
+      try {
+        connection.checkDeadlines(now);
+      } catch (error) {
+        // A bug of ours on one connection ends that connection, never the broker.
+        this.log.error(`${connection.description}: internal error in its deadlines: ${(error as Error).stack ?? String(error)}`);
+        connection.destroy();
+      }
+    }
   }
 }

@@ -71,6 +71,8 @@ export class Connection {
   private lastReceivedAt = Date.now();
   /** When the frame now being received started arriving; 0 between frames. */
   private partialFrameSince = 0;
+  /** Frames completed so far, to tell when a new frame started within one read. */
+  private framesReceived = 0;
   private keepalivePingSent = false;
   private closeTimer: NodeJS.Timeout | null = null;
 
@@ -138,23 +140,40 @@ export class Connection {
     this.send(encodeBody({ kind: MessageKind.Error, code, message, subscriptionId }));
   }
 
-  /** Reports a problem after which the connection cannot go on, then closes it. */
+  /**
+   * Reports a problem after which the connection cannot go on, then closes it.
+   * The state moves to closing before the error is queued: the error itself
+   * may overflow a peer that never reads, and that overflow must find the
+   * connection already closing rather than fail it again (a recursion that
+   * once overflowed the stack and ended the broker).
+   */
   fail(error: ProtocolError): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.host.log.info(`${this.description} closed: ${error.code}: ${error.message}`);
     this.closeReason ??= `${error.code}: ${error.message}`;
-    this.refuse(error.code, error.message);
-    this.close();
+    this.host.counters.errors++;
+    this.state = 'closing';
+    this.outbound.sendFinal(encodeBody({ kind: MessageKind.Error, code: error.code, message: error.message, subscriptionId: undefined }));
+    this.endSocket();
   }
 
   /** Flushes what is queued, then closes; a peer that does not read is cut after a timeout. */
   close(): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
+    this.endSocket();
+  }
+
+  private endSocket(): void {
     this.outbound.flush();
     this.socket.end();
     this.closeTimer = setTimeout(() => this.socket.destroy(), this.host.limits.closeTimeoutMs);
     this.closeTimer.unref();
+  }
+
+  /** Cuts the connection at once, without a last word: for when something of ours went wrong with it. */
+  destroy(): void {
+    this.socket.destroy();
   }
 
   /**
@@ -186,17 +205,22 @@ export class Connection {
     this.host.counters.bytesIn += chunk.length;
     this.lastReceivedAt = Date.now();
     this.keepalivePingSent = false;
+    const framesBefore = this.framesReceived;
     try {
       this.decoder.push(chunk);
     } catch (error) {
       this.reject(error);
       return;
     }
+    // The slowloris clock runs from the start of the frame still incomplete:
+    // a client writing through a small buffer completes frames all the time
+    // while its buffer is rarely empty, and must not be cut for that.
     if (this.decoder.bufferedBytes === 0) this.partialFrameSince = 0;
-    else if (this.partialFrameSince === 0) this.partialFrameSince = this.lastReceivedAt;
+    else if (this.partialFrameSince === 0 || this.framesReceived !== framesBefore) this.partialFrameSince = this.lastReceivedAt;
   }
 
   private receiveFrame(body: Buffer): void {
+    this.framesReceived++;
     if (this.state === 'closing' || this.state === 'closed') return;
     try {
       this.host.handle(this, decodeClientMessage(body));
@@ -221,7 +245,11 @@ export class Connection {
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.state = 'closed';
     this.closeReason ??= NO_GOODBYE;
-    this.host.forget(this);
+    try {
+      this.host.forget(this);
+    } catch (error) {
+      this.host.log.error(`${this.description}: internal error while forgetting it: ${(error as Error).stack ?? String(error)}`);
+    }
     this.markClosed();
   }
 }

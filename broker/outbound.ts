@@ -74,6 +74,16 @@ export class Outbound {
     this.batcher.append(body);
   }
 
+  /**
+   * Queues the last frame before the connection ends (its error). It never
+   * reports an overflow, since the connection is already closing: when there
+   * is no room, the peer that does not read loses the frame, not the broker.
+   */
+  sendFinal(body: Uint8Array): void {
+    if (this.pendingBytes + FRAME_HEADER_BYTES + body.length > this.limits.maxPendingBytes + CONTROL_ALLOWANCE_BYTES) return;
+    this.batcher.append(body);
+  }
+
   /** Hands everything queued to the socket now, before it is ended. */
   flush(): void {
     this.batcher.flush();

@@ -485,7 +485,7 @@ function decodePublish(body: Buffer, cursor: MsgpackCursor, length: number): Pub
 
 /** The publish options element, already checked to be well-formed: nil or a map. */
 function publishFlags(element: Buffer): PublishFlags | undefined {
-  const options = optionalMap([unpacker.unpack(element)], 0, 'publish options');
+  const options = optionalMap([unpackOptions(element)], 0, 'publish options');
   if (!options) return undefined;
   const { retain, request } = options;
   if (retain !== undefined && retain !== null && typeof retain !== 'boolean') throw invalid('publish: "retain" must be a boolean');
@@ -493,6 +493,19 @@ function publishFlags(element: Buffer): PublishFlags | undefined {
     throw invalid('publish: "request" must be a non-negative integer');
   }
   return { retain: retain === true, request: typeof request === 'number' ? request : undefined };
+}
+
+/**
+ * Decodes a publish options element. Options are a small map of plain
+ * values: what msgpackr cannot turn into one (an extension type, nesting
+ * too deep for it) is the client's mistake, not a broker bug.
+ */
+function unpackOptions(element: Buffer): unknown {
+  try {
+    return unpacker.unpack(element);
+  } catch (error) {
+    throw invalid(`publish: options must be a map of plain values (${(error as Error).message})`);
+  }
 }
 
 /** `[14, replyTo, data, headers, error]`: the answer is forwarded from `data` on, as sent. */

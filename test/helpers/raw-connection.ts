@@ -31,7 +31,17 @@ export class RawConnection {
   }
 
   sendValue(value: unknown): void {
-    this.socket.write(encodeFrame(pack(value)));
+    this.socket.write(RawConnection.frame(value));
+  }
+
+  /** The msgpack encoding of a value, as msgpackr gives it. */
+  static packValue(value: unknown): Buffer {
+    return pack(value);
+  }
+
+  /** A whole frame holding `value`. */
+  static frame(value: unknown): Buffer {
+    return encodeFrame(pack(value));
   }
 
   sendBytes(bytes: Buffer | number[]): void {
