@@ -24,7 +24,7 @@ import type { Logger } from './log.js';
 import type { BrokerLimits, BrokerOptions } from './options.js';
 import { Gatekeeper } from './gatekeeper.js';
 import { presenceOf } from './presence.js';
-import { ReplyAddresses } from './reply-address.js';
+import { isReplyAddress, PendingRequests } from './pending-requests.js';
 import { RetainedStore } from './retained-store.js';
 import { Router } from './router.js';
 import { InheritedSocket } from './socket-activation.js';
@@ -39,7 +39,7 @@ export class Broker implements ConnectionHost, HandlerContext {
   private readonly router = new Router();
   private readonly retained: RetainedStore;
   private readonly stateFile: StateFile | null;
-  private readonly replyAddresses = new ReplyAddresses();
+  private readonly pendingRequests: PendingRequests;
   private readonly connections = new Map<number, Connection>();
   private readonly gatekeeper: Gatekeeper;
   private readonly startedAt = Date.now();
@@ -63,6 +63,7 @@ export class Broker implements ConnectionHost, HandlerContext {
     const sweepEveryMs = Math.min(1000, Math.max(20, Math.min(handshakeTimeoutMs, frameTimeoutMs, keepaliveMs) / 4));
     this.sweeper = setInterval(() => this.sweep(), sweepEveryMs).unref();
     this.retained = new RetainedStore(options.limits);
+    this.pendingRequests = new PendingRequests(options.limits.maxPendingRequests, options.limits.requestLifetimeMs);
     this.stateFile = options.statePath ? new StateFile(options.statePath, log, () => this.retained.entries()) : null;
   }
 
@@ -102,6 +103,7 @@ export class Broker implements ConnectionHost, HandlerContext {
   forget(connection: Connection): void {
     for (const subscription of connection.subscriptions.values()) this.router.remove(connection, subscription);
     connection.subscriptions.clear();
+    this.pendingRequests.requesterGone(connection.id);
     if (!this.connections.delete(connection.id)) return;
     this.gatekeeper.released(connection);
     this.log.debug(`${connection.description} disconnected: ${connection.closeReason}`);
@@ -116,30 +118,52 @@ export class Broker implements ConnectionHost, HandlerContext {
     this.router.route(new PublishedMessage(publish, from.stamp), from);
   }
 
-  /** Routes a request with a reply address, or answers at once that nobody could respond. */
+  /**
+   * Routes a request with a reply address of its own, remembering who it
+   * reached: only they may answer it. Answers at once when nobody could.
+   */
   request(publish: PublishFrame & { requestId: number }, from: Connection): void {
     this.counters.messagesIn++;
     this.counters.requests++;
-    const reply = this.replyAddresses.addressFor(from.id, publish.requestId);
-    if (this.router.route(new PublishedMessage(publish, from.stamp, reply), from) > 0) return;
+    const pending = this.pendingRequests.open(from.id, publish.requestId, Date.now());
+    if (!pending) {
+      const limit = this.limits.maxPendingRequests;
+      return this.failRequest(from, publish.requestId, ErrorCode.TooManyRequests, `this connection already has ${limit} requests awaiting an answer, the most the broker allows (--max-requests)`);
+    }
+    const reached: Connection[] = [];
+    this.router.route(new PublishedMessage(publish, from.stamp, pending.address), from, reached);
+    for (const responder of reached) pending.request.responders.add(responder.id);
+    if (reached.length > 0) return;
+    this.pendingRequests.cancel(pending.address);
     this.counters.noResponders++;
-    const error = { code: ErrorCode.NoResponders, message: `no responders: nothing subscribes to ${publish.topic}` };
-    from.send(encodeBody({ kind: MessageKind.Reply, requestId: publish.requestId, data: null, error }));
+    this.failRequest(from, publish.requestId, ErrorCode.NoResponders, `no responders: nothing subscribes to ${publish.topic}`);
   }
 
+  /** Answers a request with an error of the broker's own. */
+  private failRequest(requester: Connection, requestId: number, code: string, message: string): void {
+    requester.send(encodeBody({ kind: MessageKind.Reply, requestId, data: null, error: { code, message } }));
+  }
+
+  /** Passes an answer to its requester, if the request is pending and this connection was asked. */
   respond(respond: RespondFrame, from: Connection): void {
-    const target = this.replyAddresses.resolve(respond.replyTo);
-    if (target === 'invalid') {
+    if (!isReplyAddress(respond.replyTo)) {
       return from.refuse(ErrorCode.InvalidMessage, `respond: ${JSON.stringify(respond.replyTo)} is not a reply address this broker gave out`);
     }
-    const requester = target === 'stale' ? undefined : this.connections.get(target.connectionId);
-    if (target === 'stale' || !requester) {
-      // The requester is gone (or the broker restarted since): like NATS, the reply has nowhere to go.
+    const request = this.pendingRequests.answer(respond.replyTo, from.id);
+    if (request === 'not-asked') {
+      // Someone answering a request that was never delivered to them: a forgery, or a guess.
+      this.counters.repliesRefused++;
+      this.log.debug(`${from.description}: refused an answer to a request it was not asked`);
+      return;
+    }
+    const requester = request === 'unknown' ? undefined : this.connections.get(request.requesterId);
+    if (request === 'unknown' || !requester) {
+      // Already answered, expired, from before a restart, or the requester is gone: like NATS, the reply has nowhere to go.
       this.counters.repliesUndeliverable++;
       return;
     }
     this.counters.replies++;
-    const parts = replyParts(respond, target.requestId);
+    const parts = replyParts(respond, request.requestId, from.stamp);
     requester.deliver(parts, partsLength(parts));
   }
 
@@ -187,6 +211,8 @@ export class Broker implements ConnectionHost, HandlerContext {
       noResponders: counters.noResponders,
       replies: counters.replies,
       repliesUndeliverable: counters.repliesUndeliverable,
+      repliesRefused: counters.repliesRefused,
+      pendingRequests: this.pendingRequests.size,
       retained: this.retained.count,
       retainedBytes: this.retained.totalBytes,
       retainedRefused: counters.retainedRefused,
@@ -292,6 +318,7 @@ export class Broker implements ConnectionHost, HandlerContext {
 
   private sweep(): void {
     const now = Date.now();
+    this.pendingRequests.expire(now);
     for (const connection of this.connections.values()) {
       try {
         connection.checkDeadlines(now);

@@ -30,6 +30,10 @@ export interface BrokerLimits {
   maxRetained: number;
   /** Bytes of all retained values together. */
   maxRetainedBytes: number;
+  /** Requests one connection may have awaiting an answer; more fail with TOO_MANY_REQUESTS. */
+  maxPendingRequests: number;
+  /** How long the broker takes answers to a request. */
+  requestLifetimeMs: number;
 }
 
 export interface BrokerOptions {
@@ -64,6 +68,8 @@ const DEFAULTS = {
   maxConnectionsPerUid: 5000,
   maxRetained: 10_000,
   maxRetainedBytes: 64 * 1024 * 1024,
+  maxPendingRequests: 10_000,
+  requestLifetimeMs: 300_000,
 };
 
 export const USAGE = `Usage: sockbusd [options]
@@ -95,6 +101,9 @@ Options:
   --max-retained N       topics that may hold a retained value (default: ${DEFAULTS.maxRetained})
   --max-retained-bytes BYTES
                          bytes all retained values may take (default: ${DEFAULTS.maxRetainedBytes})
+  --max-requests N       requests one connection may have awaiting an answer; more
+                         fail with TOO_MANY_REQUESTS (default: ${DEFAULTS.maxPendingRequests})
+  --request-lifetime MS  how long answers to a request are taken (default: ${DEFAULTS.requestLifetimeMs})
   --bridge URL           bridge to a NATS server (nats://HOST:PORT) for other machines
   --export PATTERN       bridge: send local messages matching PATTERN to NATS (repeatable)
   --import PATTERN       bridge: deliver NATS messages matching PATTERN here (repeatable)
@@ -118,6 +127,8 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         mode: { type: 'string' },
         'max-payload': { type: 'string' },
         'max-pending': { type: 'string' },
+        'max-requests': { type: 'string' },
+        'request-lifetime': { type: 'string' },
         'slow-consumer': { type: 'string' },
         'log-level': { type: 'string' },
         'max-connections': { type: 'string' },
@@ -171,6 +182,8 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         maxConnectionsPerUid: parseCount('--max-connections-per-uid', values['max-connections-per-uid'], DEFAULTS.maxConnectionsPerUid),
         maxRetained: parseCount('--max-retained', values['max-retained'], DEFAULTS.maxRetained),
         maxRetainedBytes: parseByteCount('--max-retained-bytes', values['max-retained-bytes'], DEFAULTS.maxRetainedBytes),
+        maxPendingRequests: parseCount('--max-requests', values['max-requests'], DEFAULTS.maxPendingRequests),
+        requestLifetimeMs: parseCount('--request-lifetime', values['request-lifetime'], DEFAULTS.requestLifetimeMs),
       },
     },
   };

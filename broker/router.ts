@@ -65,8 +65,8 @@ export class Router {
     if (--turn.members === 0) this.turns.delete(member.group);
   }
 
-  /** Sends the message to its receivers; returns how many there were. */
-  route(message: OutgoingMessage, from: Connection | null): number {
+  /** Sends the message to its receivers; returns how many there were, and adds them to `reached` when given. */
+  route(message: OutgoingMessage, from: Connection | null, reached?: Connection[]): number {
     let receivers = 0;
     const subscribers = this.plain.matching(message.topic);
     if (subscribers.length > 0) {
@@ -76,12 +76,16 @@ export class Router {
         if (subscriber === from && from.noEcho) continue;
         if (subscriber.withholds(message.topic)) continue;
         subscriber.deliver(parts, bytes);
+        reached?.push(subscriber);
         receivers++;
       }
     }
     if (this.queued.size === 0) return receivers;
     for (const members of this.groupsMatching(message.topic)) {
-      if (this.deliverToOne(members, message, from)) receivers++;
+      const member = this.deliverToOne(members, message, from);
+      if (!member) continue;
+      reached?.push(member.connection);
+      receivers++;
     }
     return receivers;
   }
@@ -91,7 +95,7 @@ export class Router {
    * message now (buffer full, closing). When none can, the one whose turn
    * it was gets it, and its slow-consumer policy counts the drop.
    */
-  private deliverToOne(members: readonly QueueMember[], message: OutgoingMessage, from: Connection | null): boolean {
+  private deliverToOne(members: readonly QueueMember[], message: OutgoingMessage, from: Connection | null): QueueMember | null {
     const turn = this.turns.get(members[0]!.group)!;
     const start = turn.turn++;
     let fallback: QueueMember | null = null;
@@ -103,14 +107,14 @@ export class Router {
       const bytes = partsLength(parts);
       if (member.connection.hasRoomFor(bytes)) {
         member.connection.deliver(parts, bytes);
-        return true;
+        return member;
       }
       fallback ??= member;
     }
-    if (!fallback) return false;
+    if (!fallback) return null;
     const parts = message.partsFor(fallback.subscriptionId);
     fallback.connection.deliver(parts, partsLength(parts));
-    return true;
+    return fallback;
   }
 
   private groupsMatching(topic: string): QueueMember[][] {

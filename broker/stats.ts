@@ -13,6 +13,8 @@ export class BrokerCounters {
   replies = 0;
   /** Replies whose requester had gone, or that were addressed before a broker restart. */
   repliesUndeliverable = 0;
+  /** Answers from a connection the request was never delivered to: forged or guessed. */
+  repliesRefused = 0;
   /** Retains refused because the retained store was at a bound. */
   retainedRefused = 0;
   /** Publishes and subscribes refused by the access policy. */

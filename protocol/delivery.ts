@@ -159,17 +159,26 @@ export function retainedParts(value: KeptValue, subscriptionId: number): BodyPar
   return withExtras(value.topicAndData, value.headers, encodeInfo({ retained: true, sub: subscriptionId }), sender);
 }
 
+/** `[15, ` with the reply's fixed six elements. */
+const REPLY_PREFIX = Buffer.from([0x96, MessageKind.Reply]);
+
 /**
- * A reply as the requester gets it: `[15, requestId, ...]` followed by the
- * responder's data, headers and error, forwarded as they were sent.
+ * A reply as the requester gets it, always in one shape, built by the
+ * broker: `[15, requestId, data, headers or nil, error or nil, sender or nil]`.
+ * Data and headers are the responder's bytes; the error is re-encoded from
+ * its checked fields; the sender is the responder's kernel credentials.
+ * Nothing else the responder sent is forwarded.
  */
-export function replyParts(respond: RespondFrame, requestId: number): BodyParts {
-  const prefix = packer.pack(requestId);
-  const head = Buffer.allocUnsafe(2 + prefix.length);
-  head[0] = 0x90 | (2 + respond.answerElements);
-  head[1] = MessageKind.Reply;
-  head.set(prefix, 2);
-  return [head, respond.body.subarray(respond.dataOffset)];
+export function replyParts(respond: RespondFrame, requestId: number, responder: SenderStamp | null): BodyParts {
+  const { body, dataOffset, dataEnd, headersOffset, headersEnd, error } = respond;
+  return [
+    REPLY_PREFIX,
+    packer.pack(requestId),
+    body.subarray(dataOffset, dataEnd),
+    headersEnd > headersOffset ? body.subarray(headersOffset, headersEnd) : NIL,
+    error ? packer.pack({ code: error.code, message: error.message }) : NIL,
+    responder?.encoded ?? NIL,
+  ];
 }
 
 function headersOf(publish: PublishFrame): Buffer {

@@ -35,6 +35,8 @@ export const ErrorCode = {
   Timeout: 'TIMEOUT',
   /** A subscription's handler threw; the client reports it and goes on. */
   HandlerFailed: 'HANDLER_FAILED',
+  /** A connection already has as many requests awaiting an answer as the broker allows. */
+  TooManyRequests: 'TOO_MANY_REQUESTS',
   /** A request matched no subscriber, so nobody could answer it. */
   NoResponders: 'NO_RESPONDERS',
   /** A responder answered a request with an error; the default code of such replies. */

@@ -124,17 +124,21 @@ export interface ReplyError {
 }
 
 /**
- * A respond as the broker sees it: where the reply goes, and the frame so
- * the answer is forwarded without decoding it.
+ * A respond as the broker sees it: where the reply goes, the spans of the
+ * answer's data and headers in the frame (forwarded without decoding), and
+ * the error when the responder made the request fail.
  */
 export interface RespondFrame {
   kind: typeof MessageKind.Respond;
   replyTo: string;
   body: Buffer;
-  /** Offset in `body` where the data element starts. */
+  /** Offsets in `body` of the data element and just past it. */
   dataOffset: number;
-  /** Elements after the reply address: data, and headers and error when present. */
-  answerElements: number;
+  dataEnd: number;
+  /** Offsets in `body` of the headers map; equal when there are none (nil or absent). */
+  headersOffset: number;
+  headersEnd: number;
+  error?: ReplyError;
 }
 
 /** The answer to a request, to the client that made it. */
@@ -315,7 +319,8 @@ export function encodeBody(message: EncodableMessage): Uint8Array {
           : [message.kind, message.topic, message.data],
       );
     case MessageKind.Reply:
-      return packer.pack([message.kind, message.requestId, message.data, message.headers ?? null, message.error ?? null]);
+      // The broker's own replies (no responders) have the fixed shape too, with no sender.
+      return packer.pack([message.kind, message.requestId, message.data, message.headers ?? null, message.error ?? null, null]);
     case MessageKind.Ping:
     case MessageKind.Pong:
     case MessageKind.StatsRequest:
@@ -338,6 +343,7 @@ export function decodeClientMessage(body: Buffer): ClientMessage {
   if (length === 0) throw invalid('a message is an array whose first element is its kind');
   const kind = cursor.readUint();
   if (kind === MessageKind.Publish) return decodePublish(body, cursor, length);
+  if (kind === MessageKind.Respond) return decodeRespond(body, cursor, length);
   const fields = decodeWhole(body, 'checked');
   switch (kind) {
     case MessageKind.Hello: {
@@ -369,8 +375,6 @@ export function decodeClientMessage(body: Buffer): ClientMessage {
     case MessageKind.Pong:
     case MessageKind.StatsRequest:
       return { kind, token: field(fields, 1, 'id', kindName(kind)) };
-    case MessageKind.Respond:
-      return decodeRespond(body, fields);
     case MessageKind.GoingAway:
       return { kind, reason: field(fields, 1, 'string', 'going-away') };
     default:
@@ -485,7 +489,7 @@ function decodePublish(body: Buffer, cursor: MsgpackCursor, length: number): Pub
 
 /** The publish options element, already checked to be well-formed: nil or a map. */
 function publishFlags(element: Buffer): PublishFlags | undefined {
-  const options = optionalMap([unpackOptions(element)], 0, 'publish options');
+  const options = optionalMap([unpackOptions(element, 'publish: options')], 0, 'publish options');
   if (!options) return undefined;
   const { retain, request } = options;
   if (retain !== undefined && retain !== null && typeof retain !== 'boolean') throw invalid('publish: "retain" must be a boolean');
@@ -496,33 +500,51 @@ function publishFlags(element: Buffer): PublishFlags | undefined {
 }
 
 /**
- * Decodes a publish options element. Options are a small map of plain
- * values: what msgpackr cannot turn into one (an extension type, nesting
- * too deep for it) is the client's mistake, not a broker bug.
+ * Decodes a small map element (publish options, a respond's error). It
+ * holds plain values: what msgpackr cannot turn into one (an extension
+ * type, nesting too deep for it) is the client's mistake, not a broker bug.
  */
-function unpackOptions(element: Buffer): unknown {
+function unpackOptions(element: Buffer, what: string): unknown {
   try {
     return unpacker.unpack(element);
   } catch (error) {
-    throw invalid(`publish: options must be a map of plain values (${(error as Error).message})`);
+    throw invalid(`${what} must be a map of plain values (${(error as Error).message})`);
   }
 }
 
-/** `[14, replyTo, data, headers, error]`: the answer is forwarded from `data` on, as sent. */
-function decodeRespond(body: Buffer, fields: unknown[]): RespondFrame {
-  if (fields.length < 3 || fields.length > 15) throw invalid('respond: expected [14, replyTo, data, headers, error]');
-  const replyTo = field(fields, 1, 'string', 'respond');
-  const headers = optionalMap(fields, 3, 'respond headers');
-  if (headers && !Object.values(headers).every((value) => typeof value === 'string')) {
-    throw invalid('respond: headers must be a map of strings');
+/**
+ * `[14, replyTo, data, headers, error]`, read in place: the data is only
+ * skipped, never decoded, and later elements are ignored (extension room).
+ * The broker builds the reply from these spans, so nothing else the
+ * responder sends reaches the requester.
+ */
+function decodeRespond(body: Buffer, cursor: MsgpackCursor, length: number): RespondFrame {
+  if (length < 3) throw invalid('respond: expected [14, replyTo, data, headers, error]');
+  const replyTo = cursor.readString('reply address');
+  const dataOffset = cursor.offset;
+  cursor.skipValue();
+  const dataEnd = cursor.offset;
+  let headersOffset = dataEnd;
+  let headersEnd = dataEnd;
+  if (length >= 4) {
+    if (cursor.isNil()) {
+      cursor.skipValue();
+    } else {
+      headersOffset = cursor.offset;
+      cursor.skipStringMap('respond headers');
+      headersEnd = cursor.offset;
+    }
   }
-  const error = optionalMap(fields, 4, 'respond error');
-  if (error) replyError(error);
-  const cursor = new MsgpackCursor(body);
-  cursor.readArrayLength();
-  cursor.readUint();
-  cursor.readString();
-  return { kind: MessageKind.Respond, replyTo, body, dataOffset: cursor.offset, answerElements: fields.length - 2 };
+  let error: ReplyError | undefined;
+  if (length >= 5) {
+    const errorOffset = cursor.offset;
+    cursor.skipValue();
+    const errorMap = optionalMap([unpackOptions(body.subarray(errorOffset, cursor.offset), 'respond: the error')], 0, 'respond error');
+    if (errorMap) error = replyError(errorMap);
+  }
+  for (let index = 5; index < length; index++) cursor.skipValue();
+  if (!cursor.atEnd) throw trailing();
+  return { kind: MessageKind.Respond, replyTo, body, dataOffset, dataEnd, headersOffset, headersEnd, error };
 }
 
 function replyError(error: Record<string, unknown>): ReplyError {

@@ -9,8 +9,13 @@ const open = new Set<net.Socket>();
 /** A hand-driven connection for sending the broker bytes no well-behaved client would. */
 export class RawConnection {
   readonly received: BrokerMessage[] = [];
+  /** Every frame body as it came, for checks of the exact bytes the broker sends. */
+  readonly rawBodies: Buffer[] = [];
   closed = false;
-  private readonly decoder = new FrameDecoder(64 * 1024 * 1024, (body) => this.received.push(decodeBrokerMessage(body)));
+  private readonly decoder = new FrameDecoder(64 * 1024 * 1024, (body) => {
+    this.rawBodies.push(Buffer.from(body));
+    this.received.push(decodeBrokerMessage(body));
+  });
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));

@@ -1,4 +1,4 @@
-import { pack, Packr } from 'msgpackr';
+import { pack, Packr, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import {
   decodeBrokerMessage,
@@ -148,14 +148,19 @@ describe('delivery frames', () => {
     });
   });
 
-  it('forwards a respond as the reply to the request id, answer untouched', () => {
+  it('builds the reply in one fixed shape: the answer untouched, the responder\'s sender, and nothing else it sent', () => {
+    const responder = new SenderStamp({ uid: 1001, pid: 4242 });
     for (const [headers, error] of [[undefined, undefined], [{ k: 'v' }, { code: 'BAD', message: 'no' }]] as const) {
       const respond = decodeClientMessage(Buffer.from(encodeRespondBody('r.1.77', [1, 2], headers, error))) as RespondFrame;
       expect(respond.replyTo).toBe('r.1.77');
-      expect(decodeBrokerMessage(bodyOf(frameOf(replyParts(respond, 77))))).toEqual({
-        kind: MessageKind.Reply, requestId: 77, data: [1, 2], headers, error,
-      });
+      expect(unpack(bodyOf(frameOf(replyParts(respond, 77, responder))))).toEqual([
+        MessageKind.Reply, 77, [1, 2], headers ?? null, error ?? null, [1001, 4242],
+      ]);
+      expect(decodeBrokerMessage(bodyOf(frameOf(replyParts(respond, 77, null))))).toMatchObject({ kind: MessageKind.Reply, requestId: 77, data: [1, 2], headers, error });
     }
+    // Extra elements and extra keys in the error are the responder's, and go no further.
+    const padded = decodeClientMessage(Buffer.from(pack([MessageKind.Respond, 'r.1.7', 'ok', null, { code: 'X', message: 'y', forged: 1 }, [0, 1], 'extra']))) as RespondFrame;
+    expect(unpack(bodyOf(frameOf(replyParts(padded, 7, responder))))).toEqual([MessageKind.Reply, 7, 'ok', null, { code: 'X', message: 'y' }, [1001, 4242]]);
   });
 });
 
@@ -185,9 +190,9 @@ describe('invalid input', () => {
     ['publish request id negative', Buffer.from(pack([3, 'a', 1, null, { request: -4 }])), ErrorCode.InvalidMessage, /"request" must be a non-negative integer/],
     ['subscribe queue not a string', Buffer.from(pack([4, 1, 'a', { queue: 3 }])), ErrorCode.InvalidMessage, /"queue" must be a string/],
     ['respond without data', Buffer.from(pack([14, 'r.1.2'])), ErrorCode.InvalidMessage, /respond: expected \[14, replyTo, data, headers, error\]/],
-    ['respond address not a string', Buffer.from(pack([14, 5, 1])), ErrorCode.InvalidMessage, /respond: element 1 must be a string/],
+    ['respond address not a string', Buffer.from(pack([14, 5, 1])), ErrorCode.InvalidMessage, /^expected a string at byte 2$/],
     ['respond error without a message', Buffer.from(pack([14, 'r', 1, null, { code: 'X' }])), ErrorCode.InvalidMessage, /"code" and "message" strings/],
-    ['respond headers not strings', Buffer.from(pack([14, 'r', 1, { k: 1 }])), ErrorCode.InvalidMessage, /respond: headers must be a map of strings/],
+    ['respond headers not strings', Buffer.from(pack([14, 'r', 1, { k: 1 }])), ErrorCode.InvalidMessage, /^expected respond headers \(a map of strings\) at byte 10$/],
   ];
   it.each(cases)('%s', (_name, body, code, message) => {
     let thrown: unknown;
