@@ -1,4 +1,4 @@
-import { BoundedCache, patternCovers, patternMatches, patternProblem } from '../protocol/index.js';
+import { BoundedCache, patternCovers, patternMatches, patternProblem, queueNameProblem } from '../protocol/index.js';
 import type { PeerCredentials } from './credentials.js';
 
 /** One entry of the policy: what it allows and denies, and where it came from (for error messages). */
@@ -8,10 +8,13 @@ interface Rule {
   subscribe: string[];
   denyPublish: string[];
   denySubscribe: string[];
+  /** Queue groups the peer may join; under a policy, a group no applying entry lists is refused. */
+  queues: string[];
 }
 
-const RULE_KEYS = ['publish', 'subscribe', 'denyPublish', 'denySubscribe'] as const;
-const TOP_LEVEL_KEYS = ['default', 'users', 'groups', 'uids'] as const;
+const PATTERN_KEYS = ['publish', 'subscribe', 'denyPublish', 'denySubscribe'] as const;
+const RULE_KEYS = [...PATTERN_KEYS, 'queues'] as const;
+const TOP_LEVEL_KEYS = ['default', 'users', 'groups', 'uids', 'bridge'] as const;
 
 /** Turns the names in a policy file into ids. */
 export interface IdentityLookups {
@@ -26,6 +29,7 @@ const SYSTEM_RULE: Rule = {
   subscribe: ['$SYS.>'],
   denyPublish: [],
   denySubscribe: [],
+  queues: [],
 };
 
 /** How a peer's requests are checked. */
@@ -50,6 +54,8 @@ export class AccessPolicy {
     private readonly defaultRule: Rule | null,
     private readonly uidRules: Map<number, Rule>,
     private readonly groupRules: Map<number, Rule>,
+    /** What the NATS bridge may do with what it imports; null when the policy has no `bridge` entry. */
+    private readonly bridgeRule: Rule | null,
     /** Whether this is the policy of no policy file. */
     readonly open: boolean,
     private readonly brokerUid: number,
@@ -57,7 +63,7 @@ export class AccessPolicy {
 
   /** The policy when no --acl is given. */
   static openPolicy(brokerUid: number): AccessPolicy {
-    return new AccessPolicy(null, new Map(), new Map(), true, brokerUid);
+    return new AccessPolicy(null, new Map(), new Map(), null, true, brokerUid);
   }
 
   /** Parses a policy file's text; throws an Error naming the first problem and where it is. */
@@ -87,7 +93,19 @@ export class AccessPolicy {
       addRule(groupRules, gid, parseRule(value, `groups.${name}`));
     }
     const defaultRule = top['default'] === undefined ? null : parseRule(top['default'], 'default');
-    return new AccessPolicy(defaultRule, uidRules, groupRules, false, brokerUid);
+    const bridgeRule = top['bridge'] === undefined ? null : parseRule(top['bridge'], 'bridge');
+    return new AccessPolicy(defaultRule, uidRules, groupRules, bridgeRule, false, brokerUid);
+  }
+
+  /**
+   * What the NATS bridge may do. It runs inside the broker, but what it
+   * brings in comes from whoever can reach the NATS server, so under a
+   * policy it is a principal of its own: the `default` and `bridge` entries
+   * apply to it, and nothing else (not the broker's own rights).
+   */
+  bridgeAccess(): PeerAccess {
+    const rules = [this.defaultRule, this.bridgeRule].filter((rule): rule is Rule => rule !== null);
+    return new PeerAccess(rules, 'the NATS bridge', this.open ? 'open' : 'rules');
   }
 
   /** What a peer may do; null credentials (unknown peer) get the default rule only. */
@@ -157,6 +175,13 @@ export class PeerAccess {
     return `subscribe to ${pattern} is not allowed for ${this.who}: no subscribe pattern in ${this.sources()} covers it`;
   }
 
+  /** Why this peer may not join queue group `queue`, or null: under a policy, an entry that applies must list it. */
+  queueRefusal(queue: string): string | null {
+    if (this.mode !== 'rules') return null;
+    if (this.rules.some((rule) => rule.queues.includes(queue))) return null;
+    return `joining queue group ${queue} is not allowed for ${this.who}: no "queues" list in ${this.sources()} names it`;
+  }
+
   /**
    * Whether a message on `topic` must not reach this peer although one of
    * its subscriptions matches: a subscription allowed as a whole may still
@@ -197,23 +222,28 @@ function addRule(rules: Map<number, Rule>, id: number, rule: Rule): void {
     subscribe: [...existing.subscribe, ...rule.subscribe],
     denyPublish: [...existing.denyPublish, ...rule.denyPublish],
     denySubscribe: [...existing.denySubscribe, ...rule.denySubscribe],
+    queues: [...existing.queues, ...rule.queues],
   });
 }
 
 function parseRule(value: unknown, source: string): Rule {
   const entry = asObject(value, source);
   checkKeys(entry, RULE_KEYS, source);
-  const rule: Rule = { source, publish: [], subscribe: [], denyPublish: [], denySubscribe: [] };
-  for (const key of RULE_KEYS) {
-    const patterns = entry[key] ?? [];
-    if (!Array.isArray(patterns)) throw new Error(`${source}.${key} must be an array of patterns`);
-    patterns.forEach((pattern, index) => {
-      const problem = typeof pattern === 'string' ? patternProblem(pattern) : 'a pattern must be a string';
-      if (problem) throw new Error(`${source}.${key}[${index}]: ${problem}`);
-    });
-    rule[key] = patterns as string[];
-  }
+  const rule: Rule = { source, publish: [], subscribe: [], denyPublish: [], denySubscribe: [], queues: [] };
+  for (const key of PATTERN_KEYS) rule[key] = stringList(entry, key, source, 'patterns', patternProblem);
+  rule.queues = stringList(entry, 'queues', source, 'queue group names', queueNameProblem);
   return rule;
+}
+
+/** The list under `key`, each item checked by `problemOf`; empty when absent. */
+function stringList(entry: Record<string, unknown>, key: string, source: string, what: string, problemOf: (item: string) => string | null): string[] {
+  const items = entry[key] ?? [];
+  if (!Array.isArray(items)) throw new Error(`${source}.${key} must be an array of ${what}`);
+  items.forEach((item, index) => {
+    const problem = typeof item === 'string' ? problemOf(item) : `${what} must be strings`;
+    if (problem) throw new Error(`${source}.${key}[${index}]: ${problem}`);
+  });
+  return items as string[];
 }
 
 function asObject(value: unknown, where: string): Record<string, unknown> {

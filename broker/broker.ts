@@ -189,8 +189,15 @@ export class Broker implements ConnectionHost, HandlerContext {
     this.statsSections.set(name, section);
   }
 
-  snapshot(): Record<string, unknown> {
+  /**
+   * The stats answer for `asker`. Under a policy, a peer that may not read
+   * `$SYS.>` gets the global counters and its own user's connections only:
+   * the client list names every user's programs and pids.
+   */
+  snapshot(asker: Connection): Record<string, unknown> {
     const counters = this.counters;
+    const seesEveryone = this.gatekeeper.seesEveryone(asker);
+    const listed = [...this.connections.values()].filter((connection) => seesEveryone || connection.credentials?.uid === asker.credentials?.uid);
     const sections = Object.fromEntries([...this.statsSections].map(([name, section]) => [name, section()]));
     return {
       server: this.serverName,
@@ -218,7 +225,8 @@ export class Broker implements ConnectionHost, HandlerContext {
       retainedRefused: counters.retainedRefused,
       accessPolicy: this.gatekeeper.policySource,
       ...sections,
-      clients: [...this.connections.values()].map((connection) => ({
+      clientsListed: seesEveryone ? 'all' : 'own',
+      clients: listed.map((connection) => ({
         ...presenceOf(connection),
         subscriptions: connection.subscriptions.size,
         messagesIn: connection.counters.messagesIn,

@@ -1,8 +1,8 @@
 import type net from 'node:net';
 import { ErrorCode, SenderStamp, SockbusError, type Sender } from '../protocol/index.js';
-import { AccessPolicy } from './access-policy.js';
+import { AccessPolicy, type PeerAccess } from './access-policy.js';
 import type { Connection } from './connection.js';
-import type { CredentialReader } from './credentials.js';
+import type { CredentialReader, PeerCredentials } from './credentials.js';
 import type { Logger } from './log.js';
 import type { BrokerOptions } from './options.js';
 import { PolicyFile } from './policy-file.js';
@@ -45,8 +45,33 @@ export class Gatekeeper {
       this.log.warn(`connection ${connection.id}: cannot read peer credentials: ${(error as Error).message}`);
     }
     const { credentials } = connection;
-    connection.access = this.policy.accessFor(credentials);
-    if (credentials) connection.stamp = new SenderStamp({ uid: credentials.uid, pid: credentials.pid });
+    connection.access = this.accessOf(credentials);
+    if (credentials) connection.stamp = new SenderStamp(this.senderOf(credentials));
+  }
+
+  /**
+   * The broker's own process on the other end can only be the NATS bridge,
+   * which runs inside it: it speaks for whoever reached the NATS server, so
+   * it gets the bridge's rights, not the broker's.
+   */
+  private isBridge(credentials: PeerCredentials | null): boolean {
+    return credentials !== null && credentials.pid === process.pid;
+  }
+
+  private accessOf(credentials: PeerCredentials | null): PeerAccess {
+    return this.isBridge(credentials) ? this.policy.bridgeAccess() : this.policy.accessFor(credentials);
+  }
+
+  /** What messages from this peer say about who sent them; the bridge's say they came through it. */
+  private senderOf(credentials: PeerCredentials): Sender {
+    const sender: Sender = { uid: credentials.uid, pid: credentials.pid };
+    if (this.isBridge(credentials)) sender.via = 'bridge';
+    return sender;
+  }
+
+  /** Whether this peer may see every connection in stats: always without a policy, else with the right to read `$SYS.>`. */
+  seesEveryone(connection: Connection): boolean {
+    return this.policy.open || connection.access.subscribeRefusal('$SYS.>') === null;
   }
 
   /** Why a new connection may not be served, or null; `open` is how many are served now. */
@@ -88,7 +113,7 @@ export class Gatekeeper {
       this.log.error(`${(error as Error).message}; keeping the policy in force`);
       return false;
     }
-    for (const connection of connections) connection.access = this.policy.accessFor(connection.credentials);
+    for (const connection of connections) connection.access = this.accessOf(connection.credentials);
     return true;
   }
 

@@ -30,7 +30,7 @@ export interface HandlerContext {
   respond(respond: RespondFrame, from: Connection): void;
   subscribe(connection: Connection, subscribe: Subscribe): void;
   unsubscribe(connection: Connection, subscriptionId: number): void;
-  snapshot(): Record<string, unknown>;
+  snapshot(asker: Connection): Record<string, unknown>;
 }
 
 /** The one dispatch point: every message a client sends goes through this switch. */
@@ -54,7 +54,7 @@ export function handleClientMessage(context: HandlerContext, connection: Connect
     case MessageKind.Pong:
       return;
     case MessageKind.StatsRequest:
-      return connection.send(encodeBody({ kind: MessageKind.Stats, token: message.token, stats: context.snapshot() }));
+      return connection.send(encodeBody({ kind: MessageKind.Stats, token: message.token, stats: context.snapshot(connection) }));
     case MessageKind.GoingAway:
       // The client is about to close: its end is a clean one, not a crash.
       connection.closeReason ??= `closed by the client: ${message.reason}`;
@@ -117,7 +117,7 @@ function handleSubscribe(context: HandlerContext, connection: Connection, subscr
   if (connection.subscriptions.has(subscriptionId)) {
     return connection.refuse(ErrorCode.InvalidMessage, `subscription id ${subscriptionId} is already in use on this connection`, subscriptionId);
   }
-  const denial = connection.access.subscribeRefusal(pattern);
+  const denial = connection.access.subscribeRefusal(pattern) ?? (queue === undefined ? null : connection.access.queueRefusal(queue));
   if (denial) return context.deny(connection, denial, subscriptionId);
   context.subscribe(connection, subscribe);
 }

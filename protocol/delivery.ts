@@ -40,7 +40,7 @@ function encodeInfo(info: DeliveryInfo): Buffer {
 
 /** The sender element, `[uid, pid]`: an array, not a map, because every message carries one and it must cost little to read. */
 function encodeSender(sender: Sender): Buffer {
-  return packer.pack([sender.uid, sender.pid]);
+  return packer.pack(sender.via === undefined ? [sender.uid, sender.pid] : [sender.uid, sender.pid, sender.via]);
 }
 
 /** A sender with its element encoded once, for the connection's every publish. */

@@ -115,6 +115,8 @@ export interface DeliveryInfo {
 export interface Sender {
   uid: number;
   pid: number | null;
+  /** Set when the message came in through a gateway of the broker rather than from that process: `bridge` for the NATS bridge. */
+  via?: string;
 }
 
 /** Why a request failed, as the responder or the broker put it. */
@@ -405,7 +407,7 @@ export function decodeBrokerMessage(body: Buffer): BrokerMessage {
       const info = optionalMap(fields, 4, 'message info');
       if (info) delivery.info = info as DeliveryInfo;
       const sender = fields[5];
-      if (Array.isArray(sender)) delivery.sender = { uid: sender[0] as number, pid: (sender[1] as number | null) ?? null };
+      if (Array.isArray(sender)) delivery.sender = senderOf(sender);
       return delivery;
     }
     case MessageKind.Reply: {
@@ -440,6 +442,13 @@ export function decodeBrokerMessage(body: Buffer): BrokerMessage {
     default:
       throw new ProtocolError(ErrorCode.UnknownMessageKind, `unknown message kind ${String(kind)} from the broker`);
   }
+}
+
+/** A sender element, `[uid, pid]` or `[uid, pid, via]`. */
+export function senderOf(element: unknown[]): Sender {
+  const sender: Sender = { uid: element[0] as number, pid: (element[1] as number | null) ?? null };
+  if (typeof element[2] === 'string') sender.via = element[2];
+  return sender;
 }
 
 export function kindName(kind: number): string {

@@ -1,6 +1,6 @@
 import type { Msg, MsgHdrs, NatsConnection } from 'nats';
 import { connect, type Client, type Message } from '../../client/index.js';
-import { packer, publishRefusal, unpacker, type Headers } from '../../protocol/index.js';
+import { ErrorCode, packer, publishRefusal, unpacker, type Headers, type SockbusError } from '../../protocol/index.js';
 import type { Logger } from '../log.js';
 
 export interface BridgeOptions {
@@ -21,6 +21,8 @@ export interface BridgeCounters {
   notForwarded: number;
   /** NATS messages that could not be delivered locally (a subject sockbus refuses, such as `$SYS.`). */
   notImported: number;
+  /** NATS messages the access policy's `bridge` entry does not let the bridge publish here. */
+  importsDenied: number;
   reconnects: number;
 }
 
@@ -34,7 +36,7 @@ export interface BridgeCounters {
  * Payloads cross as the msgpack encoding of the data; headers as NATS headers.
  */
 export class NatsBridge {
-  readonly counters: BridgeCounters = { exported: 0, imported: 0, notForwarded: 0, notImported: 0, reconnects: 0 };
+  readonly counters: BridgeCounters = { exported: 0, imported: 0, notForwarded: 0, notImported: 0, importsDenied: 0, reconnects: 0 };
   private nats: NatsConnection | null = null;
   private connected = false;
   private stopped = false;
@@ -51,6 +53,7 @@ export class NatsBridge {
   static async start(options: BridgeOptions, socketPath: string, log: Logger): Promise<NatsBridge> {
     const local = await connect({ path: socketPath, name: 'nats-bridge', noEcho: true });
     const bridge = new NatsBridge(options, local, log);
+    local.on('error', (error) => bridge.refused(error));
     for (const pattern of options.exports) local.subscribe(pattern, (message) => bridge.export(message));
     void bridge.connectToNats();
     return bridge;
@@ -136,6 +139,24 @@ export class NatsBridge {
     const headers = message.headers ? fromNatsHeaders(message.headers) : undefined;
     this.local.publish(message.subject, decodePayload(message.data), headers ? { headers } : {});
     this.counters.imported++;
+  }
+
+  /**
+   * The broker refused something the bridge sent: under --acl the bridge is
+   * a principal with its own rights. A refused publish is an import the
+   * policy does not allow; a refused subscription is an export it does not.
+   */
+  private refused(error: SockbusError): void {
+    if (error.code !== ErrorCode.AccessDenied) {
+      this.log.warn(`bridge: the broker refused: ${error.code}: ${error.message}`);
+    } else if (/^publish /.test(error.message)) {
+      // Counted as imported when handed to the broker; the broker's refusal moves it here.
+      this.counters.imported--;
+      this.counters.importsDenied++;
+      this.log.debug(`bridge: import refused: ${error.message}`);
+    } else {
+      this.log.warn(`bridge: export refused: ${error.message}`);
+    }
   }
 
   private toNatsHeaders(headers: Headers): MsgHdrs {

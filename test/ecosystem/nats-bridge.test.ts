@@ -6,6 +6,7 @@ import { collect, connectClient, waitForCount } from '../helpers/clients.js';
 import { freePort, startNatsServer } from '../helpers/nats.js';
 import { makeTempDir } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const bridgeArgs = (port: number, ...rest: string[]) => ['--bridge', `nats://127.0.0.1:${port}`, ...rest];
@@ -115,5 +116,32 @@ describe('the NATS bridge', () => {
       await broker.waitForExit();
       expect([broker.exitCode, broker.stderr.split('\n')[0]]).toEqual([2, `sockbusd: ${message}`]);
     }
+  });
+});
+
+describe('the NATS bridge under an access policy', () => {
+  // Attack row: "publish via an unauthenticated local nats-server that the bridge imports from": delivered although
+  // the policy denied the publisher, stamped with the broker's own sender.
+  it('is a principal of its own: it imports only what the "bridge" entry allows, counts the rest, and says so in the sender', async () => {
+    const port = await freePort();
+    await startNatsServer(port);
+    const directory = makeTempDir(0o755);
+    const aclPath = join(directory, 'acl.json');
+    writeFileSync(aclPath, JSON.stringify({ bridge: { publish: ['commands.allowed.>'] }, uids: { 0: { publish: ['>'], subscribe: ['>'] } } }));
+    const broker = await startBroker({ socketPath: join(directory, 'bus.sock'), args: ['--acl', aclPath, ...bridgeArgs(port, '--import', 'commands.>')] });
+    const local = await connectClient(broker.socketPath);
+    await waitFor(async () => (await bridgeStats(local))['connected'] === true, 'the bridge to reach NATS');
+    const inbox = await collect(local, 'commands.>');
+    const outsider = await connectToNats({ servers: `127.0.0.1:${port}` });
+    outsider.publish('commands.denied.reboot', new Uint8Array([0xa3, 0x6e, 0x6f, 0x77]));
+    outsider.publish('commands.allowed.ping', new Uint8Array([0xa2, 0x68, 0x69]));
+    await outsider.flush();
+    await outsider.close();
+    await waitFor(async () => (await bridgeStats(local))['importsDenied'] === 1, 'the denied import to be counted');
+    await waitForCount(inbox, 1);
+    await local.flush();
+    expect(inbox.map((message) => [message.topic, message.data])).toEqual([['commands.allowed.ping', 'hi']]);
+    expect(inbox[0]!.sender).toEqual({ uid: 0, pid: broker.child.pid, via: 'bridge' });
+    expect(await bridgeStats(local)).toMatchObject({ imported: 1, importsDenied: 1 });
   });
 });

@@ -171,7 +171,7 @@ describe('access policy (--acl)', () => {
     const cases: Array<[object | string, string]> = [
       [{ users: { 'no-such-user-here': { publish: ['>'] } } }, 'users.no-such-user-here: no such user on this system'],
       [{ default: { publish: ['a..b'] } }, 'default.publish[0]: invalid pattern "a..b": empty token (two dots in a row, or a dot at either end)'],
-      [{ default: { pubish: ['a'] } }, 'default: unknown key "pubish" (expected publish, subscribe, denyPublish, denySubscribe)'],
+      [{ default: { pubish: ['a'] } }, 'default: unknown key "pubish" (expected publish, subscribe, denyPublish, denySubscribe, queues)'],
       ['[1, 2', 'not valid JSON: '],
     ];
     for (const [policy, problem] of cases) {
