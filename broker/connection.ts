@@ -38,6 +38,7 @@ const RECOVERABLE_ERRORS: ReadonlySet<string> = new Set([
   ErrorCode.InvalidTopic,
   ErrorCode.InvalidPattern,
   ErrorCode.ReservedTopic,
+  ErrorCode.HeadersTooLarge,
 ]);
 
 /**

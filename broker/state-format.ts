@@ -54,7 +54,7 @@ function readEntries(bytes: Buffer): RetainedEntry[] {
     cursor.skipValue();
     const dataEnd = cursor.offset;
     if (cursor.isNil()) cursor.skipValue();
-    else cursor.skipStringMap('headers');
+    else cursor.skipHeaders('headers');
     const headersEnd = cursor.offset;
     const sender = readSender(bytes, cursor);
     const entry: RetainedEntry = {

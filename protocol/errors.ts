@@ -14,6 +14,8 @@ export const ErrorCode = {
   UnsupportedVersion: 'UNSUPPORTED_VERSION',
   HandshakeRequired: 'HANDSHAKE_REQUIRED',
   InvalidTopic: 'INVALID_TOPIC',
+  /** A message's headers have more entries or bytes than the protocol allows. */
+  HeadersTooLarge: 'HEADERS_TOO_LARGE',
   InvalidPattern: 'INVALID_PATTERN',
   /** A queue group name that is empty, too long, or holds whitespace or control characters. */
   InvalidQueue: 'INVALID_QUEUE',

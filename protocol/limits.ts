@@ -10,3 +10,12 @@ export const MAX_TOPIC_BYTES = 256;
 
 /** Bytes of the big-endian length prefix in front of every frame. */
 export const FRAME_HEADER_BYTES = 4;
+
+/** Longest client name in hello, in UTF-8 bytes: it is shown in every stats answer and log line about the client. */
+export const MAX_CLIENT_NAME_BYTES = 256;
+
+/** Most entries in one message's headers. */
+export const MAX_HEADER_ENTRIES = 64;
+
+/** Most bytes one message's headers map may take, encoded. */
+export const MAX_HEADER_BYTES = 16 * 1024;

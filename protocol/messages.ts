@@ -2,6 +2,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { BoundedCache } from './bounded-cache.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import { encodeFrame } from './frame.js';
+import { MAX_CLIENT_NAME_BYTES } from './limits.js';
 import { MsgpackCursor } from './msgpack-cursor.js';
 
 /**
@@ -354,6 +355,8 @@ export function decodeClientMessage(body: Buffer): ClientMessage {
       if (!Number.isInteger(version)) throw invalid('hello: "version" must be an integer');
       const name = options['name'];
       if (name !== undefined && name !== null && typeof name !== 'string') throw invalid('hello: "name" must be a string');
+      const nameBytes = typeof name === 'string' ? Buffer.byteLength(name) : 0;
+      if (nameBytes > MAX_CLIENT_NAME_BYTES) throw invalid(`hello: "name" is ${nameBytes} bytes, longer than the limit of ${MAX_CLIENT_NAME_BYTES} bytes`);
       const noEcho = options['noEcho'];
       if (noEcho !== undefined && noEcho !== null && typeof noEcho !== 'boolean') {
         throw invalid('hello: "noEcho" must be a boolean');
@@ -469,7 +472,7 @@ function decodePublish(body: Buffer, cursor: MsgpackCursor, length: number): Pub
   const dataEnd = cursor.offset;
   const hasHeaders = length >= 4 && !cursor.isNil();
   if (length >= 4) {
-    if (hasHeaders) cursor.skipStringMap('publish headers');
+    if (hasHeaders) cursor.skipHeaders('publish headers');
     else cursor.skipValue();
   }
   // Data + headers are forwarded, and a nil headers element is dropped with them.
@@ -540,7 +543,7 @@ function decodeRespond(body: Buffer, cursor: MsgpackCursor, length: number): Res
       cursor.skipValue();
     } else {
       headersOffset = cursor.offset;
-      cursor.skipStringMap('respond headers');
+      cursor.skipHeaders('respond headers');
       headersEnd = cursor.offset;
     }
   }

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCode, ProtocolError } from './errors.js';
+import { MAX_HEADER_BYTES, MAX_HEADER_ENTRIES } from './limits.js';
 
 /**
  * Reads msgpack in place, without building JavaScript values for the parts
@@ -47,17 +48,28 @@ export class MsgpackCursor {
     return this.peekByte() === 0xc0;
   }
 
-  /** Checks a map whose keys and values are all strings, and skips it. */
-  skipStringMap(what: string): void {
+  /**
+   * Checks a headers map (keys and values all strings, within the header
+   * limits) and skips it. The entry count is checked before any entry is
+   * read, so a huge map costs nothing to refuse.
+   */
+  skipHeaders(what: string): void {
+    const start = this.offset;
     const byte = this.readByte();
     let entries: number;
     if (byte >= 0x80 && byte <= 0x8f) entries = byte & 0x0f;
     else if (byte === 0xde) entries = this.readUnsigned(2);
     else if (byte === 0xdf) entries = this.readUnsigned(4);
     else throw this.shapeError(`${what} (a map of strings)`, 1);
+    if (entries > MAX_HEADER_ENTRIES) {
+      throw new ProtocolError(ErrorCode.HeadersTooLarge, `${what}: ${entries} entries, more than the ${MAX_HEADER_ENTRIES} a message may carry`);
+    }
     for (let index = 0; index < entries * 2; index++) {
       if (!isStringFormat(this.peekByte())) throw this.shapeError(`${what} (a map of strings)`, 0);
       this.readString();
+    }
+    if (this.offset - start > MAX_HEADER_BYTES) {
+      throw new ProtocolError(ErrorCode.HeadersTooLarge, `${what}: ${this.offset - start} bytes, more than the ${MAX_HEADER_BYTES} a message's headers may take`);
     }
   }
 
