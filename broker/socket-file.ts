@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
 import net from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { assertSocketPathFits, ErrorCode, SockbusError } from '../protocol/index.js';
 import type { Logger } from './log.js';
+import { unsafePathReason } from './safe-path.js';
 
 /** Who may open the socket file: its permission bits, and the group that owns it when not the broker's. */
 export interface SocketAccess {
@@ -117,31 +118,10 @@ function createParentDirectories(path: string): void {
   }
 }
 
-/**
- * Refuses a socket path another user could tamper with: each directory
- * above it must belong to root or to the broker's user, and must not be
- * writable by group or others unless sticky (as /tmp is), or someone else
- * could replace the socket with their own and read what clients send.
- */
+/** Refuses a socket path another user could tamper with (see unsafePathReason), or someone else could replace the socket and read what clients send. */
 function assertSafeDirectories(path: string): void {
-  const ownUid = process.geteuid?.();
-  if (ownUid === undefined) return;
-  for (let directory = dirname(resolve(path)); ; directory = dirname(directory)) {
-    const stats = statSync(directory, { throwIfNoEntry: false });
-    if (!stats) continue; // not created yet: it will be the broker's own
-    if (stats.uid !== 0 && stats.uid !== ownUid) {
-      throw unsafe(path, `${directory} belongs to uid ${stats.uid}, another user, who could replace the socket`);
-    }
-    if ((stats.mode & 0o022) !== 0 && (stats.mode & 0o1000) === 0) {
-      const who = (stats.mode & 0o002) !== 0 ? 'anyone' : 'its group';
-      throw unsafe(path, `${directory} is writable by ${who} and not sticky, so others could replace the socket`);
-    }
-    if (directory === dirname(directory)) return;
-  }
-}
-
-function unsafe(path: string, reason: string): SockbusError {
-  return new SockbusError(ErrorCode.UnsafeSocketDirectory, `refusing to serve on ${path}: ${reason}`);
+  const reason = unsafePathReason(path, 'the socket');
+  if (reason) throw new SockbusError(ErrorCode.UnsafeSocketDirectory, `refusing to serve on ${path}: ${reason}`);
 }
 
 function isSameFile(path: string, identity: Stats): boolean {
