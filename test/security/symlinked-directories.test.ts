@@ -67,12 +67,18 @@ describe('symbolic links above the socket path', () => {
     symlinkSync(served, link);
     const socketPath = join(link, 'bus.sock');
     const broker = await startBroker({ socketPath, args: ['--socket-check', '50'] });
-    // A /tmp cleaner removes the socket and root's link; bob puts his own link in its place.
-    unlinkSync(join(served, 'bus.sock'));
-    unlinkSync(link);
+    // A /tmp cleaner removes the socket and root's link; bob puts his own link
+    // in its place. The broker is paused meanwhile, so its checks see only the end.
     const bobsDir = makeTempDir(0o755);
     chownSync(bobsDir, testUser(BOB).uid, testUser(BOB).gid);
-    runAs(BOB, 'ln', ['-s', bobsDir, link]);
+    process.kill(broker.child.pid, 'SIGSTOP');
+    try {
+      unlinkSync(join(served, 'bus.sock'));
+      unlinkSync(link);
+      runAs(BOB, 'ln', ['-s', bobsDir, link]);
+    } finally {
+      process.kill(broker.child.pid, 'SIGCONT');
+    }
     const logged = `sockbusd: error: socket file ${socketPath} was removed or replaced and cannot be re-created: ${refusal(socketPath, link).slice('sockbusd: '.length)}`;
     await waitFor(() => broker.child.stderr.includes(logged), 'the broker to refuse the re-pointed link');
     expect(broker.child.stderr.split(logged).length - 1).toBe(1); // once, not every check
