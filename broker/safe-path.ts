@@ -7,11 +7,12 @@ const MOST_SYMLINKS = 40;
 
 let credentials: CredentialReader | null = null;
 
-/** `sockbus-bob (uid 998)`, or `uid 998` when the user database does not know it. */
-export function describeUser(uid: number): string {
+/** `sockbus-bob (uid 998)`, with `, pid 1234` when given; `uid 998` alone when the user database does not know it. */
+export function describeUser(uid: number, pid: number | null = null): string {
   credentials ??= CredentialReader.load();
   const name = credentials.userName(uid);
-  return name === null ? `uid ${uid}` : `${name} (uid ${uid})`;
+  const ids = pid === null ? `uid ${uid}` : `uid ${uid}, pid ${pid}`;
+  return name === null ? ids : `${name} (${ids})`;
 }
 
 /**
