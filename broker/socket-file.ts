@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
 import net from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { assertSocketPathFits, ErrorCode, SockbusError } from '../protocol/index.js';
 import { CredentialReader, type PeerCredentials } from './credentials.js';
 import type { Logger } from './log.js';
 import { describeUser, unsafePathReason } from './safe-path.js';
+import { StartLock } from './start-lock.js';
 
 /** Who may open the socket file: its permission bits, and the group that owns it when not the broker's. */
 export interface SocketAccess {
@@ -36,7 +36,7 @@ export class SocketOwner {
     private readonly log: Logger,
     private readonly onConnection: (socket: net.Socket) => void,
     private readonly credentials: CredentialReader,
-    private readonly lock: net.Server | null,
+    private readonly lock: StartLock | null,
     private server: net.Server,
     private identity: Stats,
   ) {
@@ -56,13 +56,13 @@ export class SocketOwner {
     createParentDirectories(path);
     // Held for the broker's whole life, so two brokers starting together on one
     // path cannot both decide the file is stale and remove each other's socket.
-    const lock = await acquireStartLock(path);
+    const lock = await StartLock.acquire(path, log);
     try {
       await clearStaleSocket(path, log, credentials);
       const server = await listenWithAccess(path, access);
       return new SocketOwner(path, access, log, onConnection, credentials, lock, server, lstatSync(path));
     } catch (error) {
-      lock?.close();
+      lock?.release();
       throw error;
     }
   }
@@ -111,7 +111,7 @@ export class SocketOwner {
     // refuse new connections and let process exit release the descriptor.
     if (isSameFile(this.path, this.identity)) this.server.close();
     else this.server.maxConnections = 0;
-    this.lock?.close();
+    this.lock?.release();
   }
 
   private serve(server: net.Server): void {
@@ -144,25 +144,6 @@ function isSameFile(path: string, identity: Stats): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Linux's abstract socket namespace gives a lock the kernel releases when
- * the process dies, even by SIGKILL, so it can never go stale. Elsewhere
- * there is no such lock and the checks below run unguarded.
- */
-async function acquireStartLock(path: string): Promise<net.Server | null> {
-  if (process.platform !== 'linux') return null;
-  const digest = createHash('sha256').update(resolve(path)).digest('hex').slice(0, 40);
-  const lock = net.createServer();
-  try {
-    await listen(lock, `\0sockbus-lock-${digest}`);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw anotherBroker(path);
-    throw error;
-  }
-  lock.unref();
-  return lock;
 }
 
 async function clearStaleSocket(path: string, log: Logger, credentials: CredentialReader): Promise<void> {
