@@ -203,6 +203,7 @@ export class Broker implements ConnectionHost, HandlerContext {
       server: this.serverName,
       pid: process.pid,
       socket: this.socket?.path ?? this.options.socketPath,
+      socketProblem: this.socket?.problem ?? null,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       connections: this.connections.size,
       connectionsTotal: counters.connectionsTotal,

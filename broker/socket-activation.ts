@@ -54,6 +54,11 @@ export class InheritedSocket {
     return new InheritedSocket(server, fd, boundPath(fd) ?? `fd ${fd}`);
   }
 
+  /** Always null: systemd owns the socket file, and the broker never watches it. */
+  get problem(): string | null {
+    return null;
+  }
+
   close(): void {
     this.server.close();
   }

@@ -1,9 +1,11 @@
-import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
 import net from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { assertSocketPathFits, ErrorCode, SockbusError } from '../protocol/index.js';
+import { CredentialReader, type PeerCredentials } from './credentials.js';
 import type { Logger } from './log.js';
+import { describeUser, unsafePathReason } from './safe-path.js';
+import { StartLock } from './start-lock.js';
 
 /** Who may open the socket file: its permission bits, and the group that owns it when not the broker's. */
 export interface SocketAccess {
@@ -25,35 +27,42 @@ export interface SocketAccess {
 export class SocketOwner {
   private verifying = false;
   private watch: NodeJS.Timeout | null = null;
-  /** The last reason re-creating failed, so a lasting problem is logged once, not every check. */
-  private lastFailure: string | null = null;
+  /** Why the path is not ours now, logged once per episode rather than every check, and shown in stats. */
+  private currentProblem: string | null = null;
 
   private constructor(
     readonly path: string,
     private readonly access: SocketAccess,
     private readonly log: Logger,
     private readonly onConnection: (socket: net.Socket) => void,
-    private readonly lock: net.Server | null,
+    private readonly credentials: CredentialReader,
+    private readonly lock: StartLock | null,
     private server: net.Server,
     private identity: Stats,
   ) {
     this.serve(server);
   }
 
-  static async claim(path: string, access: SocketAccess, log: Logger, onConnection: (socket: net.Socket) => void): Promise<SocketOwner> {
+  static async claim(
+    path: string,
+    access: SocketAccess,
+    log: Logger,
+    onConnection: (socket: net.Socket) => void,
+    credentials = CredentialReader.load(),
+  ): Promise<SocketOwner> {
     assertSocketPathFits(path, process.platform);
     // Checked before creating anything, so nothing is made inside a directory someone else controls.
     assertSafeDirectories(path);
     createParentDirectories(path);
     // Held for the broker's whole life, so two brokers starting together on one
     // path cannot both decide the file is stale and remove each other's socket.
-    const lock = await acquireStartLock(path);
+    const lock = await StartLock.acquire(path, log);
     try {
-      await clearStaleSocket(path, log);
+      await clearStaleSocket(path, log, credentials);
       const server = await listenWithAccess(path, access);
-      return new SocketOwner(path, access, log, onConnection, lock, server, lstatSync(path));
+      return new SocketOwner(path, access, log, onConnection, credentials, lock, server, lstatSync(path));
     } catch (error) {
-      lock?.close();
+      lock?.release();
       throw error;
     }
   }
@@ -63,25 +72,30 @@ export class SocketOwner {
     this.watch = setInterval(() => void this.verify(), intervalMs).unref();
   }
 
+  /** Why the socket path does not lead to this broker right now (e.g. another user's socket holds it), or null. */
+  get problem(): string | null {
+    return this.currentProblem;
+  }
+
   /** Re-creates the socket file if it was removed or replaced. */
   private async verify(): Promise<void> {
     if (this.verifying || isSameFile(this.path, this.identity)) return;
     this.verifying = true;
     try {
       assertSafeDirectories(this.path);
-      await clearStaleSocket(this.path, this.log);
+      await clearStaleSocket(this.path, this.log, this.credentials);
       // The path is free now, so the old server's close (which unlinks its
       // path) can no longer remove anyone's file.
       this.server.close();
       this.server = await listenWithAccess(this.path, this.access);
       this.serve(this.server);
       this.identity = lstatSync(this.path);
-      this.lastFailure = null;
+      this.currentProblem = null;
       this.log.warn(`socket file ${this.path} had been removed or replaced; re-created it`);
     } catch (error) {
       const reason = (error as Error).message;
-      if (reason !== this.lastFailure) {
-        this.lastFailure = reason;
+      if (reason !== this.currentProblem) {
+        this.currentProblem = reason;
         this.log.error(`socket file ${this.path} was removed or replaced and cannot be re-created: ${reason}`);
       }
     } finally {
@@ -97,7 +111,7 @@ export class SocketOwner {
     // refuse new connections and let process exit release the descriptor.
     if (isSameFile(this.path, this.identity)) this.server.close();
     else this.server.maxConnections = 0;
-    this.lock?.close();
+    this.lock?.release();
   }
 
   private serve(server: net.Server): void {
@@ -117,31 +131,10 @@ function createParentDirectories(path: string): void {
   }
 }
 
-/**
- * Refuses a socket path another user could tamper with: each directory
- * above it must belong to root or to the broker's user, and must not be
- * writable by group or others unless sticky (as /tmp is), or someone else
- * could replace the socket with their own and read what clients send.
- */
+/** Refuses a socket path another user could tamper with (see unsafePathReason), or someone else could replace the socket and read what clients send. */
 function assertSafeDirectories(path: string): void {
-  const ownUid = process.geteuid?.();
-  if (ownUid === undefined) return;
-  for (let directory = dirname(resolve(path)); ; directory = dirname(directory)) {
-    const stats = statSync(directory, { throwIfNoEntry: false });
-    if (!stats) continue; // not created yet: it will be the broker's own
-    if (stats.uid !== 0 && stats.uid !== ownUid) {
-      throw unsafe(path, `${directory} belongs to uid ${stats.uid}, another user, who could replace the socket`);
-    }
-    if ((stats.mode & 0o022) !== 0 && (stats.mode & 0o1000) === 0) {
-      const who = (stats.mode & 0o002) !== 0 ? 'anyone' : 'its group';
-      throw unsafe(path, `${directory} is writable by ${who} and not sticky, so others could replace the socket`);
-    }
-    if (directory === dirname(directory)) return;
-  }
-}
-
-function unsafe(path: string, reason: string): SockbusError {
-  return new SockbusError(ErrorCode.UnsafeSocketDirectory, `refusing to serve on ${path}: ${reason}`);
+  const reason = unsafePathReason(path, 'the socket');
+  if (reason) throw new SockbusError(ErrorCode.UnsafeSocketDirectory, `refusing to serve on ${path}: ${reason}`);
 }
 
 function isSameFile(path: string, identity: Stats): boolean {
@@ -153,26 +146,7 @@ function isSameFile(path: string, identity: Stats): boolean {
   }
 }
 
-/**
- * Linux's abstract socket namespace gives a lock the kernel releases when
- * the process dies, even by SIGKILL, so it can never go stale. Elsewhere
- * there is no such lock and the checks below run unguarded.
- */
-async function acquireStartLock(path: string): Promise<net.Server | null> {
-  if (process.platform !== 'linux') return null;
-  const digest = createHash('sha256').update(resolve(path)).digest('hex').slice(0, 40);
-  const lock = net.createServer();
-  try {
-    await listen(lock, `\0sockbus-lock-${digest}`);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw anotherBroker(path);
-    throw error;
-  }
-  lock.unref();
-  return lock;
-}
-
-async function clearStaleSocket(path: string, log: Logger): Promise<void> {
+async function clearStaleSocket(path: string, log: Logger, credentials: CredentialReader): Promise<void> {
   let existing: Stats;
   try {
     existing = lstatSync(path);
@@ -187,25 +161,49 @@ async function clearStaleSocket(path: string, log: Logger): Promise<void> {
       `${path} exists and is ${what}, not a socket; refusing to replace it (remove it yourself if it is not needed)`,
     );
   }
-  const answer = await probe(path);
-  if (answer === 'live') throw anotherBroker(path);
+  const answer = await probe(path, credentials);
   if (answer === 'stale') {
     unlinkSync(path);
     log.info(`removed stale socket ${path} left by a broker that is no longer running`);
+  } else if (answer !== 'gone') {
+    throw liveHolder(path, answer.uid ?? existing.uid, answer.pid);
   }
+}
+
+/**
+ * A live socket at the path: another broker of ours, or, when another user
+ * listens there (bound before we started, or after a /tmp cleaner removed
+ * our file), possibly an impostor reading what clients send. Said plainly,
+ * with the holder's uid and pid from the kernel (SO_PEERCRED), so the
+ * operator can act.
+ */
+function liveHolder(path: string, uid: number, pid: number | null): SockbusError {
+  if (uid === process.geteuid?.()) return anotherBroker(path);
+  const holder = describeUser(uid, pid);
+  return new SockbusError(
+    ErrorCode.SocketPathOccupied,
+    `${path} is held by a live socket of ${holder}: another user may be impersonating the broker; ` +
+      'refusing to replace it (serve from a directory only root and the broker\'s user can write, so no one else can take the path)',
+  );
 }
 
 function anotherBroker(path: string): SockbusError {
   return new SockbusError(ErrorCode.BrokerAlreadyRunning, `another broker is listening on ${path}`);
 }
 
-/** Whether something accepts connections on the socket. */
-function probe(path: string): Promise<'live' | 'stale' | 'gone'> {
+/** Whether something accepts connections on the socket, and if so who (the listener's credentials, where known). */
+function probe(path: string, credentials: CredentialReader): Promise<{ uid: number | null; pid: number | null } | 'stale' | 'gone'> {
   return new Promise((resolvePromise, reject) => {
     const socket = net.connect(path);
     socket.once('connect', () => {
+      let holder: PeerCredentials | null = null;
+      try {
+        holder = credentials.of(socket);
+      } catch {
+        // Unknown then; the socket file's owner stands in for the holder.
+      }
       socket.destroy();
-      resolvePromise('live');
+      resolvePromise({ uid: holder?.uid ?? null, pid: holder?.pid ?? null });
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ECONNREFUSED') resolvePromise('stale');

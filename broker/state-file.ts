@@ -1,8 +1,11 @@
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ErrorCode, SockbusError } from '../protocol/index.js';
 import type { Logger } from './log.js';
 import type { RetainedEntry } from './retained-store.js';
+import { describeUser, unsafePathReason } from './safe-path.js';
 import { decodeState, encodeState } from './state-format.js';
 
 /**
@@ -21,15 +24,21 @@ export class StateFile {
     private readonly snapshot: () => Iterable<RetainedEntry>,
   ) {}
 
-  /** The saved values; none when there is no file yet. A corrupt file is set aside and reported, not fatal. */
+  /**
+   * The saved values; none when there is no file yet. A corrupt file is set
+   * aside and reported, not fatal; a file another user could have written
+   * (or that is not a plain file: a FIFO would block the read forever) is
+   * refused, which stops the broker at start.
+   */
   async load(): Promise<RetainedEntry[]> {
-    let bytes: Buffer;
+    assertSafeDirectories(this.path);
+    let bytes: Buffer | null;
     try {
-      bytes = await readFile(this.path);
+      bytes = await readOwnFile(this.path);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw new SockbusError(ErrorCode.StateFileUnusable, `cannot read the state file ${this.path}: ${(error as Error).message}`, { cause: error });
     }
+    if (bytes === null) return [];
     try {
       return decodeState(bytes);
     } catch (error) {
@@ -43,7 +52,7 @@ export class StateFile {
   /** Saves now, throwing why it cannot: at start, so a state file that cannot be written stops the broker, not a later save. */
   async saveNow(): Promise<void> {
     try {
-      await writeAtomically(this.path, encodeState(this.snapshot(), new Date()));
+      await this.write();
     } catch (error) {
       throw new SockbusError(ErrorCode.StateFileUnusable, `cannot write the state file ${this.path}: ${(error as Error).message}`, { cause: error });
     }
@@ -66,7 +75,7 @@ export class StateFile {
       await new Promise((resolve) => setImmediate(resolve));
       while (this.dirty) {
         this.dirty = false;
-        await writeAtomically(this.path, encodeState(this.snapshot(), new Date()));
+        await this.write();
       }
     } catch (error) {
       this.log.error(`could not save retained values to ${this.path}: ${(error as Error).message}; will try again on the next change`);
@@ -74,21 +83,94 @@ export class StateFile {
       this.saving = null;
     }
   }
+
+  private async write(): Promise<void> {
+    const reason = unsafePathReason(this.path, 'the state file');
+    if (reason) throw new Error(reason);
+    await writeAtomically(this.path, encodeState(this.snapshot(), new Date()));
+  }
 }
 
+/** The same directory rules as the socket's (safe-path.ts): otherwise another user could swap the file between saves. */
+function assertSafeDirectories(path: string): void {
+  const reason = unsafePathReason(path, 'the state file');
+  if (reason) throw new SockbusError(ErrorCode.StateFileUnusable, `refusing to keep state in ${path}: ${reason}`);
+}
+
+/**
+ * The file's bytes, or null when there is none. Opened without following a
+ * symbolic link and without blocking (a FIFO would otherwise hang the read),
+ * then judged by fstat of what was opened: a regular file of the broker's
+ * user that neither group nor others may write, or another user could have
+ * planted values (stamped with any sender) or read what the ACL withholds.
+ */
+async function readOwnFile(path: string): Promise<Buffer | null> {
+  const before = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (before === null) return null;
+  // Checked before opening too: opening a device or a socket could itself do harm or fail unclearly.
+  const refusal = untrustedFileReason(before);
+  if (refusal) throw new Error(refusal);
+  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const opened = await file.stat();
+    const replaced = untrustedFileReason(opened);
+    if (replaced) throw new Error(replaced);
+    return await file.readFile();
+  } finally {
+    await file.close();
+  }
+}
+
+/** Why the file at the state path must not be read or replaced, or null when it is the broker's own. */
+function untrustedFileReason(stats: Stats): string | null {
+  if (stats.isSymbolicLink()) return 'it is a symbolic link; refusing to follow it (remove it yourself if it is not needed)';
+  if (!stats.isFile()) return `it is ${kindOf(stats)}, not a regular file; refusing to use it (remove it yourself if it is not needed)`;
+  const ownUid = process.geteuid?.();
+  if (ownUid !== undefined && stats.uid !== ownUid) {
+    return `it belongs to ${describeUser(stats.uid)}, not to the broker's user (${describeUser(ownUid)}); refusing to trust the values in it`;
+  }
+  if ((stats.mode & 0o022) !== 0) {
+    const who = (stats.mode & 0o002) !== 0 ? 'anyone' : 'its group';
+    const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
+    return `it is writable by ${who} (mode ${mode}), so others could have changed the values in it; refusing to trust them`;
+  }
+  return null;
+}
+
+function kindOf(stats: Stats): string {
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isSymbolicLink()) return 'a symbolic link';
+  return stats.isFile() ? 'a regular file' : 'a special file';
+}
+
+/**
+ * Writes through a temporary file created exclusively (O_EXCL|O_NOFOLLOW)
+ * under a random name, mode 0600: a name someone could predict could be
+ * pre-created as a symlink (root then writes where it points), as their own
+ * file (which then becomes the state file, theirs to read and edit) or as a
+ * FIFO (the open never returns). The rename replaces only a file of the
+ * broker's own; it never writes into whatever is at the path.
+ */
 async function writeAtomically(path: string, bytes: Buffer): Promise<void> {
-  const temporary = `${path}.tmp-${process.pid}`;
-  const file = await open(temporary, 'w', 0o600);
+  const temporary = `${path}.tmp-${randomBytes(12).toString('hex')}`;
+  const file = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     await file.writeFile(bytes);
     await file.sync();
-  } catch (error) {
     await file.close();
+    await assertReplaceable(path);
+    await rename(temporary, path);
+  } catch (error) {
+    await file.close().catch(() => undefined);
     await unlink(temporary).catch(() => undefined);
     throw error;
   }
-  await file.close();
-  await rename(temporary, path);
   // The rename itself must survive a power cut too.
   const directory = await open(dirname(path), 'r');
   try {
@@ -96,4 +178,17 @@ async function writeAtomically(path: string, bytes: Buffer): Promise<void> {
   } finally {
     await directory.close();
   }
+}
+
+/** Throws unless the path is free or holds the broker's own regular file (one a /tmp cleaner removed may since have been replaced by another user). */
+async function assertReplaceable(path: string): Promise<void> {
+  const current = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (current === null) return;
+  const ownUid = process.geteuid?.();
+  const foreign = ownUid !== undefined && current.uid !== ownUid;
+  if (current.isFile() && !foreign) return;
+  throw new Error(`${path} is now ${kindOf(current)} owned by ${describeUser(current.uid)}, not the broker's own file; refusing to replace it (remove it yourself if it is not needed)`);
 }
