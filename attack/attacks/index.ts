@@ -1,6 +1,8 @@
 import type { Attack } from '../attack.js';
 import { controlFlood } from './control-flood.js';
 import { forgedReplies } from './forged-replies.js';
+import { hungBroker } from './hung-broker.js';
+import { impostorBroker } from './impostor-broker.js';
 
 /** Every attack, in the order the table lists them (issue 11). Add a row: a module here, and its name below. */
-export const ATTACKS: Attack[] = [controlFlood, forgedReplies];
+export const ATTACKS: Attack[] = [controlFlood, forgedReplies, impostorBroker, hungBroker];
