@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { emit, runAgent, task } from './agent-io.js';
 
 /** File operations as another user, each reported with whether it worked: what that user can do to a path. */
@@ -10,7 +11,9 @@ type Operation =
   | { op: 'mkfifo'; path: string }
   | { op: 'write'; path: string; data: string; mode: number }
   | { op: 'read'; path: string; find?: string }
-  | { op: 'openWrite'; path: string };
+  | { op: 'openWrite'; path: string }
+  /** Reads every regular file in a directory this user can read, and names those holding `find`. */
+  | { op: 'scan'; path: string; find: string };
 
 runAgent(async () => {
   const { ops } = task<{ ops: Operation[] }>();
@@ -37,6 +40,19 @@ runAgent(async () => {
         case 'read': {
           const content = readFileSync(operation.path);
           return { ...operation, ok: true, bytes: content.length, found: operation.find ? content.includes(operation.find) : undefined };
+        }
+        case 'scan': {
+          const found: string[] = [];
+          for (const name of readdirSync(operation.path)) {
+            const path = join(operation.path, name);
+            try {
+              // lstat: FIFOs would block a read, and symlinks are judged by their targets.
+              if (lstatSync(path).isFile() && readFileSync(path).includes(operation.find)) found.push(path);
+            } catch {
+              // unreadable: nothing leaks through it
+            }
+          }
+          return { ...operation, ok: true, found };
         }
         case 'openWrite':
           // O_WRONLY without O_TRUNC: proves write access without changing the file.

@@ -3,6 +3,8 @@ import { controlFlood } from './control-flood.js';
 import { forgedReplies } from './forged-replies.js';
 import { hungBroker } from './hung-broker.js';
 import { impostorBroker } from './impostor-broker.js';
+import { startLockSquat } from './start-lock-squat.js';
+import { stateFile } from './state-file.js';
 
 /** Every attack, in the order the table lists them (issue 11). Add a row: a module here, and its name below. */
-export const ATTACKS: Attack[] = [controlFlood, forgedReplies, impostorBroker, hungBroker];
+export const ATTACKS: Attack[] = [controlFlood, forgedReplies, impostorBroker, startLockSquat, stateFile, hungBroker];
