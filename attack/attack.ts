@@ -55,4 +55,6 @@ export interface Attack {
    */
   broker: ((directory: string) => string[]) | null;
   run(context: AttackContext): Promise<Verdict>;
+  /** Undoes what broker() or run() made outside the run's temp dirs (system groups); always called. */
+  cleanup?(): void;
 }

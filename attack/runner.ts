@@ -81,6 +81,11 @@ export async function runAttack(attack: Attack, options: RunnerOptions): Promise
   }
   for (const broker of brokers) await broker.stop();
   await killStarted();
+  try {
+    attack.cleanup?.();
+  } catch (error) {
+    notes.push(`cleanup failed: ${(error as Error).message}`);
+  }
   const peaks = brokers.map((broker) => broker.rss.peakMiB).filter((peak): peak is number => peak !== null);
   const pair = pairResults[0] ?? null;
   return {
