@@ -1,0 +1,33 @@
+import type { Attack } from '../attack.js';
+import { bridgeImport } from './bridge-import.js';
+import { controlFlood } from './control-flood.js';
+import { forgedReplies } from './forged-replies.js';
+import { hungBroker } from './hung-broker.js';
+import { impostorBroker } from './impostor-broker.js';
+import { malformedOptions } from './malformed-options.js';
+import { manyGroups } from './many-groups.js';
+import { queueHijack } from './queue-hijack.js';
+import { slowWriter } from './slow-writer.js';
+import { startLockSquat } from './start-lock-squat.js';
+import { stateFile } from './state-file.js';
+import { statsByRight } from './stats-by-right.js';
+import { symlinkedParent } from './symlinked-parent.js';
+import { terminalForgery } from './terminal-forgery.js';
+
+/** Every attack, in the order of issue 11. Add a row: a module beside this one, and its name in this list. */
+export const ATTACKS: Attack[] = [
+  controlFlood,
+  forgedReplies,
+  impostorBroker,
+  startLockSquat,
+  stateFile,
+  symlinkedParent,
+  manyGroups,
+  queueHijack,
+  bridgeImport,
+  statsByRight,
+  slowWriter,
+  terminalForgery,
+  hungBroker,
+  malformedOptions,
+];
