@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { ErrorCode, SenderStamp, SockbusError, type Sender } from '../protocol/index.js';
+import { ErrorCode, ProtocolError, SenderStamp, SockbusError, type Sender } from '../protocol/index.js';
 import { AccessPolicy } from './access-policy.js';
 import type { Connection } from './connection.js';
 import type { CredentialReader } from './credentials.js';
@@ -37,12 +37,24 @@ export class Gatekeeper {
     return this.policyFile ? this.policyFile.path : 'none (open)';
   }
 
-  /** Asks the kernel who is on the other end: the access rules and the sender stamp follow from it. */
+  /**
+   * Asks the kernel who is on the other end: the access rules and the sender
+   * stamp follow from it. When the kernel's answer cannot be read (its
+   * supplementary groups, say), the connection is refused: served as a peer
+   * with no groups, it would escape the policy's group deny rules.
+   */
   identify(connection: Connection, client: net.Socket): void {
     try {
       connection.credentials = this.credentials.of(client);
     } catch (error) {
-      this.log.warn(`connection ${connection.id}: cannot read peer credentials: ${(error as Error).message}`);
+      connection.access = this.policy.accessFor(null);
+      connection.fail(
+        new ProtocolError(
+          ErrorCode.CredentialsUnavailable,
+          `the broker cannot read this connection's credentials from the kernel (${(error as Error).message}), so it refuses the connection rather than apply its access policy without them`,
+        ),
+      );
+      return;
     }
     const { credentials } = connection;
     connection.access = this.policy.accessFor(credentials);
