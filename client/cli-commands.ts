@@ -1,10 +1,27 @@
 import { createInterface } from 'node:readline';
-import type { Client, Headers, Message, SockbusError } from './index.js';
+import { BROKER_UID_ENVIRONMENT_VARIABLE, untrustedBrokerMessage, UntrustedBrokerError } from './broker-trust.js';
+import { Client, type ClientOptions, type Headers, type Message, type SockbusError } from './index.js';
 import { messageToJsonLine, parseData, toJsonLine } from './json-lines.js';
 import { LINE_HEADER, monitorLine, monitorScreen, type Sample } from './monitor.js';
 import { messageToTerminalLine, stylesFor, wantsColor } from './terminal-format.js';
 
 /** The work of each `sockbus` command once its arguments are checked and the client is connected. */
+
+/** Connects like `connect()`, saying on stderr what works less well than it should (the broker checked without the addon). */
+export async function openClient(options: ClientOptions): Promise<Client> {
+  const client = new Client(options);
+  client.on('warning', (warning) => process.stderr.write(`sockbus: warning: ${describeError(warning)}\n`));
+  await client.started;
+  return client;
+}
+
+/** An error's message as the command line says it: options by their flag names. */
+export function describeError(error: SockbusError): string {
+  if (error instanceof UntrustedBrokerError) {
+    return untrustedBrokerMessage(error.path, error.broker, error.trust, { option: '--broker-uid', environment: `$${BROKER_UID_ENVIRONMENT_VARIABLE}` });
+  }
+  return error.message;
+}
 
 export async function publish(
   client: Client,
@@ -16,7 +33,7 @@ export async function publish(
   // The broker answers a refused publish (access denied, retained store full) with an error: say so and fail.
   const refusals = new Set<string>();
   client.on('error', (error: SockbusError) => {
-    const line = `sockbus: ${error.code}: ${error.message}\n`;
+    const line = `sockbus: ${error.code}: ${describeError(error)}\n`;
     // With --count, the same refusal comes once per copy: say it once.
     if (!refusals.has(line)) process.stderr.write(line);
     refusals.add(line);
@@ -158,7 +175,7 @@ function reportToStderr(client: Client): void {
   client.on('dropped', (notice) => process.stderr.write(`sockbus: ${notice.count} message(s) dropped: ${notice.reason}\n`));
   client.on('error', (error) => {
     reported.add(error);
-    process.stderr.write(`sockbus: ${error.code}: ${error.message}\n`);
+    process.stderr.write(`sockbus: ${error.code}: ${describeError(error)}\n`);
   });
   process.once('SIGINT', () => void client.close());
   process.once('SIGTERM', () => void client.close());

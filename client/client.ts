@@ -18,6 +18,8 @@ import {
   type Headers,
   type ReplyError,
 } from '../protocol/index.js';
+import type net from 'node:net';
+import { checkBroker, type BrokerCheck } from './broker-trust.js';
 import { connectionInfo, type ClientEvents, type ClientInfo, type ClientState } from './events.js';
 import { Message, type Responder } from './message.js';
 import { OfflineQueue } from './offline-queue.js';
@@ -98,6 +100,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private markClosed!: (error: SockbusError | undefined) => void;
   private markStarted!: () => void;
   private readonly options: ResolvedClientOptions;
+  private warnedWeakCheck = false;
 
   /** Starts connecting at once; listen for `connect` or await `started`. */
   constructor(options: ClientOptions = {}) {
@@ -234,9 +237,12 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
           ...this.options,
           onMessage: (message) => this.receive(message),
           onUndecodable: (error) => this.emit('error', error),
+          checkBroker: (socket) => this.checkBroker(socket),
         });
       } catch (error) {
         const reason = error as SockbusError;
+        // Said every time: a user must see that an impostor holds the socket, not only a retry that never succeeds.
+        if (everConnected && reason.code === ErrorCode.UntrustedBroker) this.emit('error', reason);
         const failedFile = await socketFileIdentity(this.options.path);
         const delay = this.shouldRetry(everConnected, reason) ? this.options.reconnectPolicy(attempt++) : null;
         if (delay === null) return this.giveUp(reason, everConnected);
@@ -375,7 +381,8 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
 
   private shouldRetry(everConnected: boolean, reason: SockbusError): boolean {
     if (this.stateValue === 'closed') return false;
-    if (!everConnected && !this.options.waitForBroker) return false;
+    // The first connect reports an impostor at once, even to a client that waits for its broker.
+    if (!everConnected && (!this.options.waitForBroker || reason.code === ErrorCode.UntrustedBroker)) return false;
     // A broker that refuses our handshake will refuse it again.
     return reason.code !== ErrorCode.UnsupportedVersion;
   }
@@ -391,6 +398,21 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     this.subscriptions.clear();
     for (const wake of this.connectedWaiters.splice(0)) wake();
     this.markClosed(reason);
+  }
+
+  /** Why not to talk to the broker that accepted `socket`, or null; the weaker check without the addon is said once. */
+  private checkBroker(socket: net.Socket): SockbusError | null {
+    let check: BrokerCheck;
+    try {
+      check = checkBroker(socket, this.options.path, this.options.brokerTrust);
+    } catch (error) {
+      return new SockbusError(ErrorCode.UntrustedBroker, `cannot tell who runs the broker on ${this.options.path}: ${(error as Error).message}`, { cause: error });
+    }
+    if (check.weaker && !this.warnedWeakCheck) {
+      this.warnedWeakCheck = true;
+      this.emit('warning', new SockbusError(ErrorCode.CredentialsUnavailable, check.weaker));
+    }
+    return check.refusal;
   }
 
   /** The current session if it is usable, else the next one. */

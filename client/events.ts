@@ -35,8 +35,10 @@ export interface ClientEvents {
   status: [state: ClientState];
   /** Messages were lost, and how many. */
   dropped: [notice: DroppedNotice];
-  /** An error the broker reported, or one from a message handler. */
+  /** An error the broker reported, or one from a message handler; also a reconnect refused because the broker is untrusted. */
   error: [error: SockbusError];
+  /** Something works less well than it should; said once, e.g. the broker checked without the native addon. */
+  warning: [warning: SockbusError];
 }
 
 export function connectionInfo(welcome: Welcome): ConnectionInfo {

@@ -32,6 +32,8 @@ export interface SessionOptions {
   onMessage(message: BrokerMessage): void;
   /** A complete frame that could not be decoded; it is skipped and the session goes on. */
   onUndecodable(error: SockbusError): void;
+  /** Why not to talk to the process that accepted the connection, or null; asked before anything is sent. */
+  checkBroker(socket: net.Socket): SockbusError | null;
 }
 
 type Reply = { resolve(message: BrokerMessage): void; reject(error: SockbusError): void };
@@ -126,6 +128,9 @@ export class Session {
         if (!session) fail(new SockbusError(ErrorCode.ConnectionClosed, `the broker on ${options.path} closed the connection during the handshake`));
       });
       socket.once('connect', () => {
+        // Before hello: an impostor must not learn even the client's name.
+        const refusal = options.checkBroker(socket);
+        if (refusal) return fail(refusal);
         const hello: EncodableMessage = { kind: MessageKind.Hello, version: PROTOCOL_VERSION, name: options.name, noEcho: options.noEcho };
         socket.write(encodeMessage(hello));
       });

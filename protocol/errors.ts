@@ -47,6 +47,8 @@ export const ErrorCode = {
   InvalidPolicy: 'INVALID_POLICY',
   /** Peer credentials are needed (for --acl or a group name) and the native addon is not available. */
   CredentialsUnavailable: 'CREDENTIALS_UNAVAILABLE',
+  /** The process listening on the socket runs as a user the client does not trust (not root, not itself, not brokerUid). */
+  UntrustedBroker: 'UNTRUSTED_BROKER',
   /** The socket's directory could let another user replace or intercept the socket. */
   UnsafeSocketDirectory: 'UNSAFE_SOCKET_DIRECTORY',
   /** The broker cannot read or write its `--state` file, so it does not start. */

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { restartBroker, startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount, waitForSubscriptions } from '../helpers/clients.js';
 import { Child, PROJECT_ROOT, track } from '../helpers/processes.js';
+import { BOB, readableCopyOfProject } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
+import { brokerAsBob, fakeBrokerAs, sharedDirectory, who } from '../security/impostors.js';
 
 /** Debian's python3, which has python3-msgpack; a python3 earlier on PATH (pyenv) may not. */
 const PYTHON = '/usr/bin/python3';
@@ -16,9 +18,9 @@ function python(args: string[]): Child {
 }
 
 /** A Python program using the client as a library. */
-function pythonScript(code: string, args: string[]): Child {
+function pythonScript(code: string, args: string[], environment: NodeJS.ProcessEnv = {}): Child {
   const program = `import sys\nsys.path.insert(0, ${JSON.stringify(join(PROJECT_ROOT, 'clients/python'))})\nimport sockbus\n${code}`;
-  return track(new Child(spawn(PYTHON, ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })));
+  return track(new Child(spawn(PYTHON, ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...environment } })));
 }
 
 describe('the Python client, written from PROTOCOL.md, against the TypeScript one', () => {
@@ -87,6 +89,44 @@ bus.close()`,
     expect(await ts.request('py.upper', 'answer')).toEqual({ data: 'ANSWER' });
     await responder.waitForExit();
     expect(responder.stdout).toBe('{"topic":"py.upper","data":"answer","headers":{}}\n');
+  });
+
+  it('Python refuses a broker run by another user before sending anything, and trusts the one broker_uid or $SOCKBUS_BROKER_UID names (row: impostor broker)', async () => {
+    const copy = readableCopyOfProject();
+    const socketPath = join(sharedDirectory(), 'bus.sock');
+    const fake = await fakeBrokerAs(BOB, copy, socketPath);
+    const refused = pythonScript(
+      `try:
+    sockbus.connect(sys.argv[1], "secret name")
+except sockbus.SockbusError as error:
+    print(error.code, error.message)`,
+      [socketPath],
+    );
+    await refused.waitForExit();
+    expect([refused.stdout, refused.stderr]).toEqual([`UNTRUSTED_BROKER the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass broker_uid to trust it\n`, '']);
+    const cli = python(['--socket', socketPath, 'pub', 'x', '1']);
+    await cli.waitForExit();
+    expect([cli.exitCode, cli.stderr]).toEqual([1, `sockbus.py: the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass --broker-uid to trust it\n`]);
+    expect(await fake.seen(2)).toEqual({ connections: 2, closed: 2, bytes: 0 });
+
+    const bobs = await brokerAsBob(copy);
+    const inbox = await collect(await connectClient(bobs.socketPath, { brokerUid: BOB }), 'py.>');
+    const trusting = pythonScript(
+      `bus = sockbus.connect(sys.argv[1], broker_uid=sys.argv[2])
+bus.publish("py.trusted", "by broker_uid")
+bus.flush()
+bus.close()
+bus = sockbus.connect(sys.argv[1])
+bus.publish("py.trusted", "by the environment")
+bus.flush()
+bus.close()`,
+      [bobs.socketPath, BOB],
+      { SOCKBUS_BROKER_UID: BOB },
+    );
+    await trusting.waitForExit();
+    expect([trusting.exitCode, trusting.stderr]).toEqual([0, '']);
+    await waitForCount(inbox, 2);
+    expect(inbox.map((message) => message.data)).toEqual(['by broker_uid', 'by the environment']);
   });
 
   it('Python reconnects and resubscribes by itself after the broker is killed and restarted', async () => {
