@@ -144,6 +144,8 @@ export interface Reply {
   data: unknown;
   headers?: Headers;
   error?: ReplyError;
+  /** Who answered, from the responder's peer credentials as the broker read them; absent from brokers that do not say. */
+  sender?: Sender;
 }
 
 export interface Ping {
@@ -407,13 +409,22 @@ export function decodeBrokerMessage(body: Buffer): BrokerMessage {
     case MessageKind.Reply: {
       const headers = fields[3];
       const error = optionalMap(fields, 4, 'reply error');
-      return {
+      const reply: Reply = {
         kind,
         requestId: field(fields, 1, 'id', 'reply'),
         data: fields[2],
         headers: headers ? (headers as Headers) : undefined,
         error: error ? replyError(error) : undefined,
       };
+      // [uid, pid] as in a message's sender (§3.7); nil or missing from a broker that does not send it.
+      const sender = fields[5];
+      if (sender !== undefined && sender !== null) {
+        if (!Array.isArray(sender) || !Number.isSafeInteger(sender[0]) || !(sender[1] === null || sender[1] === undefined || Number.isSafeInteger(sender[1]))) {
+          throw invalid('a reply\'s sender is [uid, pid]');
+        }
+        reply.sender = { uid: sender[0] as number, pid: (sender[1] as number | null | undefined) ?? null };
+      }
+      return reply;
     }
     case MessageKind.Ping:
     case MessageKind.Pong:

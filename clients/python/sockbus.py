@@ -134,6 +134,27 @@ class Message:
         return self._reply_to
 
 
+class Reply(tuple):
+    """The answer to a request: unpacks as (data, headers), and says who answered.
+
+    sender is {"uid", "pid"} from the responder's kernel credentials, as the
+    broker stamped them (section 3.12), or None when the broker does not say.
+    """
+
+    def __new__(cls, data, headers, sender):
+        reply = super().__new__(cls, (data, headers))
+        reply.sender = {"uid": sender[0], "pid": sender[1]} if sender else None
+        return reply
+
+    @property
+    def data(self):
+        return self[0]
+
+    @property
+    def headers(self):
+        return self[1]
+
+
 class Subscription:
     def __init__(self, client, subscription_id, pattern, callback, queue):
         self.id = subscription_id
@@ -216,7 +237,7 @@ class Client:
         self._send([UNSUBSCRIBE, subscription.id])
 
     def request(self, topic, data, timeout=5.0, headers=None):
-        """Returns the first reply as (data, headers); raises SockbusError for NO_RESPONDERS, TIMEOUT or an error reply."""
+        """Returns the first reply, a Reply: (data, headers), and .sender; raises SockbusError for NO_RESPONDERS, TIMEOUT or an error reply."""
         with self._state_lock:
             request_id = self._take_id()
             pending = self._pending[request_id] = _Pending()
@@ -346,7 +367,8 @@ class Client:
             if error:
                 pending.settle(error=SockbusError(error["code"], error["message"]))
             else:
-                pending.settle(answer=(message[2], (message[3] if len(message) > 3 else None) or {}))
+                headers = (message[3] if len(message) > 3 else None) or {}
+                pending.settle(answer=Reply(message[2], headers, message[5] if len(message) > 5 else None))
         elif kind == PING:
             self._send([PONG, message[1]])
         elif kind == PONG:

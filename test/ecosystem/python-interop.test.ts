@@ -7,6 +7,7 @@ import { Child, PROJECT_ROOT, track } from '../helpers/processes.js';
 import { BOB, readableCopyOfProject } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
 import { brokerAsBob, fakeBrokerAs, sharedDirectory, who } from '../security/impostors.js';
+import { FakeBroker } from '../client/fake-broker.js';
 
 /** Debian's python3, which has python3-msgpack; a python3 earlier on PATH (pyenv) may not. */
 const PYTHON = '/usr/bin/python3';
@@ -127,6 +128,25 @@ bus.close()`,
     expect([trusting.exitCode, trusting.stderr]).toEqual([0, '']);
     await waitForCount(inbox, 2);
     expect(inbox.map((message) => message.data)).toEqual(['by broker_uid', 'by the environment']);
+  });
+
+  it('Python gives a reply\'s sender as reply.sender, and a reply still unpacks as (data, headers) (row: reply sender)', async () => {
+    const broker = await FakeBroker.start({
+      onFrame: (connection, frame) => {
+        const options = frame[4] as { request?: number } | undefined;
+        if (frame[0] === 3 && options?.request !== undefined) connection.send([15, options.request, 'pong', { via: 'fake' }, null, [1234, 5678]]);
+      },
+    });
+    const asker = pythonScript(
+      `bus = sockbus.connect(sys.argv[1])
+reply = bus.request("ping", None)
+data, headers = reply
+print(data, headers, reply.data, reply.sender)
+bus.close()`,
+      [broker.path],
+    );
+    await asker.waitForExit();
+    expect([asker.stdout, asker.stderr]).toEqual(["pong {'via': 'fake'} pong {'uid': 1234, 'pid': 5678}\n", '']);
   });
 
   it('Python reconnects and resubscribes by itself after the broker is killed and restarted', async () => {
