@@ -51,7 +51,7 @@ export interface ClientCounters {
   received: number;
   /** Messages the broker discarded for this client (its buffer was full). */
   droppedByBroker: number;
-  /** Messages this client discarded: offline queue, pending bound or unread iterator full. */
+  /** Messages this client discarded: offline queue, pending bound, unread iterator full, or a frame it could not decode. */
   droppedByClient: number;
   /** Publishes sent to a broker that went away before confirming them: they may or may not have arrived. */
   unconfirmed: number;
@@ -59,6 +59,9 @@ export interface ClientCounters {
   /** Replies that came after their request was settled, by an earlier reply or a timeout. */
   lateReplies: number;
 }
+
+/** A session that lasted this long was a good one: the backoff starts afresh after it. */
+const STABLE_SESSION_MS = 1000;
 
 /** Connects to the broker; rejects if none answers, unless `waitForBroker` is set. */
 export async function connect(options: ClientOptions = {}): Promise<Client> {
@@ -236,7 +239,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         session = await Session.open({
           ...this.options,
           onMessage: (message) => this.receive(message),
-          onUndecodable: (error) => this.emit('error', error),
+          onUndecodable: (error) => this.skipUndecodable(error),
           checkBroker: (socket) => this.checkBroker(socket),
         });
       } catch (error) {
@@ -253,9 +256,9 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         session.abort(new SockbusError(ErrorCode.ClientClosed, 'the client was closed'));
         return;
       }
-      attempt = 0;
       this.attach(session, everConnected);
       everConnected = true;
+      const openedAt = Date.now();
       const reason = await session.closed;
       this.session = null;
       this.reportUnconfirmed(session);
@@ -267,6 +270,12 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       this.setState('reconnecting');
       this.emit('disconnect', reason);
       if (!this.options.reconnect) return this.giveUp(reason, true);
+      // A session that ends soon after its handshake counts as a failed attempt: a broker
+      // that welcomes and then sends a bad frame was redialled 56,624 times in 10 s.
+      if (Date.now() - openedAt >= STABLE_SESSION_MS) attempt = 0;
+      const delay = this.options.reconnectPolicy(attempt++);
+      if (delay === null) return this.giveUp(reason, true);
+      await this.waitBeforeRetry(delay, await socketFileIdentity(this.options.path));
     }
   }
 
@@ -372,6 +381,12 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       count,
       reason: 'the connection ended before the broker confirmed these publishes; they may or may not have been delivered',
     });
+  }
+
+  /** A frame the client could not decode is most likely a delivery: lost to the application, so counted as dropped too. */
+  private skipUndecodable(error: SockbusError): void {
+    this.emit('error', error);
+    this.countClientDrop(1, error.message);
   }
 
   private countClientDrop(count: number, reason: string): void {

@@ -15,7 +15,8 @@ export interface ConnectionInfo {
 export interface DroppedNotice {
   /**
    * `broker`: its buffer for this client was full; `client`: a local bound
-   * was reached; `connection`: publishes in flight when the connection to the
+   * was reached, or a frame from the broker could not be decoded;
+   * `connection`: publishes in flight when the connection to the
    * broker died, which may or may not have been delivered.
    */
   source: 'broker' | 'client' | 'connection';
