@@ -4,6 +4,8 @@ import { assertPublishable, assertValidPattern, VERSION } from '../protocol/inde
 import { resolveBrokerTrust } from './broker-trust.js';
 import { describeError, formatStats, formatTable, monitor, openClient, publish, reply, request, subscribe } from './cli-commands.js';
 import { SockbusError } from './index.js';
+import { toJsonText } from './json-lines.js';
+import { escapeControls } from './terminal-escape.js';
 
 const USAGE = `Usage: sockbus <command> [options]
 
@@ -94,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
       const stats = await client.brokerStats();
       await client.close();
       const shown = command === 'clients' ? stats['clients'] : stats;
-      if (values.json) process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+      if (values.json) process.stdout.write(`${toJsonText(shown)}\n`);
       else process.stdout.write(command === 'clients' ? formatTable(shown as Array<Record<string, unknown>>) : formatStats(stats));
       return 0;
     }
@@ -166,7 +168,7 @@ main(process.argv.slice(2)).then(
       process.exit(2);
     }
     const message = error instanceof SockbusError ? describeError(error) : (error as Error).stack ?? String(error);
-    process.stderr.write(`sockbus: ${message}\n`);
+    process.stderr.write(`sockbus: ${escapeControls(message)}\n`);
     process.exit(1);
   },
 );

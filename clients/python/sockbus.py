@@ -18,6 +18,7 @@ import json
 import os
 import pwd
 import random
+import re
 import socket
 import struct
 import sys
@@ -51,6 +52,19 @@ class SockbusError(Exception):
 def socket_path(path=None):
     """The broker's socket: the argument, else $SOCKBUS_SOCKET, else /tmp/sockbus.sock (section 1)."""
     return path or os.environ.get("SOCKBUS_SOCKET") or DEFAULT_PATH
+
+
+_UNSAFE = re.compile("[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text):
+    """A peer's text for a terminal: controls, bidi controls and line separators escaped, so it cannot forge a line."""
+    def escaped(match):
+        character = match.group()
+        code = ord(character)
+        return _NAMED.get(character) or ("\\x%02x" % code if code <= 0xFF else "\\u%04x" % code)
+    return _UNSAFE.sub(escaped, str(text))
 
 
 def _user_name(uid):
@@ -200,7 +214,7 @@ class Client:
         self.name = name
         self.reconnect = reconnect
         self.max_reconnect_delay = max_reconnect_delay
-        self.on_error = on_error or (lambda error: print("sockbus: %s" % error, file=sys.stderr))
+        self.on_error = on_error or (lambda error: print("sockbus: %s" % escape_controls(error), file=sys.stderr))
         self.on_reconnect = on_reconnect or (lambda: None)
         self.welcome = None
         # Messages that could not be written because the connection was down: counted, not buffered.
@@ -523,7 +537,7 @@ def main(argv):
         client = connect(options.get("--socket"), options.get("--name", "sockbus.py " + command),
                          broker_uid=options.get("--broker-uid"), option_name="--broker-uid")
     except SockbusError as error:
-        print("sockbus.py: %s" % error.message, file=sys.stderr)
+        print("sockbus.py: %s" % escape_controls(error.message), file=sys.stderr)
         return 1
     done = threading.Event()
     seen = [0]
@@ -559,7 +573,7 @@ def main(argv):
             print(USAGE, end="", file=sys.stderr)
             return 2
     except SockbusError as error:
-        print("sockbus.py: %s" % error.message, file=sys.stderr)
+        print("sockbus.py: %s" % escape_controls(error.message), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

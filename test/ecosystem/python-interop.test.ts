@@ -149,6 +149,19 @@ bus.close()`,
     expect([asker.stdout, asker.stderr]).toEqual(["pong {'via': 'fake'} pong {'uid': 1234, 'pid': 5678}\n", '']);
   });
 
+  it('Python prints a responder\'s error message with its control characters escaped, and JSON with none raw (row: terminal escapes)', async () => {
+    const { socketPath } = await startBroker();
+    const ts = await connectClient(socketPath);
+    ts.subscribe('ask.fail', (message) => message.respondError('refused\x1b[2K\r\nsockbus.py: all good'));
+    ts.subscribe('ask.data', (message) => message.respond('answer\u2028\x85\x1b[2K'));
+    await ts.flush();
+    const refused = python(['--socket', socketPath, 'req', 'ask.fail']);
+    const answered = python(['--socket', socketPath, 'req', 'ask.data']);
+    await Promise.all([refused.waitForExit(), answered.waitForExit()]);
+    expect([refused.exitCode, refused.stderr]).toEqual([1, 'sockbus.py: refused\\x1b[2K\\r\\nsockbus.py: all good\n']);
+    expect(answered.stdout).toBe('{"data":"answer\\u2028\\u0085\\u001b[2K","headers":{}}\n'); // json.dumps escapes all but ASCII
+  });
+
   it('Python reconnects and resubscribes by itself after the broker is killed and restarted', async () => {
     const broker = await startBroker();
     const subscriber = python(['--socket', broker.socketPath, 'sub', 'restart.>', '--count', '2']);
