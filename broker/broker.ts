@@ -6,13 +6,13 @@ import {
   hasNilData,
   keptValueOf,
   partsLength,
-  ProtocolError,
   MessageKind,
   PublishedMessage,
   replyParts,
   retainedParts,
   VERSION,
   type ClientMessage,
+  type KeptValue,
   type PublishFrame,
   type RespondFrame,
   type Subscribe,
@@ -24,8 +24,12 @@ import type { Logger } from './log.js';
 import type { BrokerLimits, BrokerOptions } from './options.js';
 import { Gatekeeper } from './gatekeeper.js';
 import { presenceOf } from './presence.js';
+import { mebibytes, MemoryBudget, REQUEST_COST_BYTES, RETAINED_ENTRY_COST_BYTES, type MemoryAccount } from './memory-budget.js';
 import { isReplyAddress, PendingRequests } from './pending-requests.js';
-import { RetainedStore } from './retained-store.js';
+import { StatsService } from './stats-service.js';
+import type { StatsSources } from './stats-snapshot.js';
+import { subscriptionCost } from './subscription-limits.js';
+import { RetainedStore, sizeOf } from './retained-store.js';
 import { Router } from './router.js';
 import { InheritedSocket } from './socket-activation.js';
 import { SocketOwner } from './socket-file.js';
@@ -42,6 +46,8 @@ export class Broker implements ConnectionHost, HandlerContext {
   private readonly pendingRequests: PendingRequests;
   private readonly connections = new Map<number, Connection>();
   private readonly gatekeeper: Gatekeeper;
+  private readonly memory: MemoryBudget;
+  private readonly statsService: StatsService;
   private readonly startedAt = Date.now();
   private nextConnectionId = 1;
   private readonly sweeper: NodeJS.Timeout;
@@ -57,13 +63,15 @@ export class Broker implements ConnectionHost, HandlerContext {
     credentials: CredentialReader,
   ) {
     // A policy file that cannot be used stops the broker here, before it listens.
-    this.gatekeeper = new Gatekeeper(options, credentials, log);
+    this.memory = new MemoryBudget(options.limits, log);
+    this.gatekeeper = new Gatekeeper(options, credentials, log, this.memory);
     // One timer for every connection's deadlines, rather than timers per connection.
     const { handshakeTimeoutMs, frameTimeoutMs, keepaliveMs } = options.limits;
     const sweepEveryMs = Math.min(1000, Math.max(20, Math.min(handshakeTimeoutMs, frameTimeoutMs, keepaliveMs) / 4));
     this.sweeper = setInterval(() => this.sweep(), sweepEveryMs).unref();
     this.retained = new RetainedStore(options.limits);
     this.pendingRequests = new PendingRequests(options.limits.maxPendingRequests, options.limits.requestLifetimeMs);
+    this.statsService = new StatsService(this.statsSources());
     this.stateFile = options.statePath ? new StateFile(options.statePath, log, () => this.retained.entries()) : null;
   }
 
@@ -96,14 +104,14 @@ export class Broker implements ConnectionHost, HandlerContext {
   }
 
   opened(connection: Connection): void {
-    connection.announced = true;
+    connection.markAnnounced();
     this.announce('$SYS.client.connected', presenceOf(connection));
   }
 
   forget(connection: Connection): void {
-    for (const subscription of connection.subscriptions.values()) this.router.remove(connection, subscription);
-    connection.subscriptions.clear();
+    for (const [subscriptionId] of connection.subscriptions.entries()) this.unsubscribe(connection, subscriptionId);
     this.pendingRequests.requesterGone(connection.id);
+    this.statsService.forget(connection);
     if (!this.connections.delete(connection.id)) return;
     this.gatekeeper.released(connection);
     this.log.debug(`${connection.description} disconnected: ${connection.closeReason}`);
@@ -125,7 +133,11 @@ export class Broker implements ConnectionHost, HandlerContext {
   request(publish: PublishFrame & { requestId: number }, from: Connection): void {
     this.counters.messagesIn++;
     this.counters.requests++;
-    const pending = this.pendingRequests.open(from.id, publish.requestId, Date.now());
+    if (!from.account.hasRoomFor(REQUEST_COST_BYTES)) {
+      from.account.noteRefused('refused', from.description);
+      return this.failRequest(from, publish.requestId, ErrorCode.OverMemoryShare, `${from.access.who} is at its memory share of ${mebibytes(from.account.limitBytes)} (--max-memory-per-uid): its clients must read what waits for them first`);
+    }
+    const pending = this.pendingRequests.open(from.id, publish.requestId, from.account, Date.now());
     if (!pending) {
       const limit = this.limits.maxPendingRequests;
       return this.failRequest(from, publish.requestId, ErrorCode.TooManyRequests, `this connection already has ${limit} requests awaiting an answer, the most the broker allows (--max-requests)`);
@@ -168,7 +180,8 @@ export class Broker implements ConnectionHost, HandlerContext {
   }
 
   subscribe(connection: Connection, { subscriptionId, pattern, queue }: Subscribe): void {
-    connection.subscriptions.set(subscriptionId, this.router.add(connection, subscriptionId, pattern, queue));
+    connection.subscriptions.add(subscriptionId, this.router.add(connection, subscriptionId, pattern, queue));
+    chargeSubscription(connection.account, pattern, 1);
     // A queue group shares live work; replaying old values to each new member would duplicate them.
     if (queue !== undefined) return;
     for (const value of this.retained.matching(pattern)) {
@@ -179,9 +192,9 @@ export class Broker implements ConnectionHost, HandlerContext {
   }
 
   unsubscribe(connection: Connection, subscriptionId: number): void {
-    const subscription = connection.subscriptions.get(subscriptionId)!;
-    connection.subscriptions.delete(subscriptionId);
+    const subscription = connection.subscriptions.delete(subscriptionId)!;
     this.router.remove(connection, subscription);
+    chargeSubscription(connection.account, subscription.pattern, -1);
   }
 
   /** Adds a section to every stats answer, computed when asked. */
@@ -189,54 +202,27 @@ export class Broker implements ConnectionHost, HandlerContext {
     this.statsSections.set(name, section);
   }
 
-  /**
-   * The stats answer for `asker`. Under a policy, a peer that may not read
-   * `$SYS.>` gets the global counters and its own user's connections only:
-   * the client list names every user's programs and pids.
-   */
-  snapshot(asker: Connection): Record<string, unknown> {
-    const counters = this.counters;
-    const seesEveryone = this.gatekeeper.seesEveryone(asker);
-    const listed = [...this.connections.values()].filter((connection) => seesEveryone || connection.credentials?.uid === asker.credentials?.uid);
-    const sections = Object.fromEntries([...this.statsSections].map(([name, section]) => [name, section()]));
+  /** Answers a stats request, at the asker's user's rate. */
+  stats(asker: Connection, token: number): void {
+    this.statsService.request(asker, token);
+  }
+
+  /** What stats answers are made of. */
+  private statsSources(): StatsSources {
     return {
-      server: this.serverName,
-      pid: process.pid,
-      socket: this.socket?.path ?? this.options.socketPath,
-      socketProblem: this.socket?.problem ?? null,
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      connections: this.connections.size,
-      connectionsTotal: counters.connectionsTotal,
-      subscriptions: this.router.size,
-      messagesIn: counters.messagesIn,
-      bytesIn: counters.bytesIn,
-      messagesOut: counters.messagesOut,
-      bytesOut: counters.bytesOut,
-      dropped: counters.dropped,
-      errors: counters.errors,
-      denied: counters.denied,
-      requests: counters.requests,
-      noResponders: counters.noResponders,
-      replies: counters.replies,
-      repliesUndeliverable: counters.repliesUndeliverable,
-      repliesRefused: counters.repliesRefused,
-      pendingRequests: this.pendingRequests.size,
-      retained: this.retained.count,
-      retainedBytes: this.retained.totalBytes,
-      retainedRefused: counters.retainedRefused,
-      accessPolicy: this.gatekeeper.policySource,
-      ...sections,
-      clientsListed: seesEveryone ? 'all' : 'own',
-      clients: listed.map((connection) => ({
-        ...presenceOf(connection),
-        subscriptions: connection.subscriptions.size,
-        messagesIn: connection.counters.messagesIn,
-        messagesOut: connection.counters.messagesOut,
-        dropped: connection.counters.dropped,
-        denied: connection.counters.denied,
-        pendingBytes: connection.pendingBytes,
-        connectedSeconds: Math.round((Date.now() - connection.connectedAt) / 1000),
-      })),
+      serverName: this.serverName,
+      startedAt: this.startedAt,
+      counters: this.counters,
+      connections: this.connections,
+      memory: this.memory,
+      socketPath: () => this.socket?.path ?? this.options.socketPath,
+      socketProblem: () => this.socket?.problem ?? null,
+      subscriptions: () => this.router.size,
+      pendingRequests: () => this.pendingRequests.size,
+      retained: () => ({ count: this.retained.count, bytes: this.retained.totalBytes }),
+      policySource: () => this.gatekeeper.policySource,
+      seesEveryone: (asker) => this.gatekeeper.seesEveryone(asker),
+      sections: () => Object.fromEntries([...this.statsSections].map(([name, section]) => [name, section()])),
     };
   }
 
@@ -248,6 +234,7 @@ export class Broker implements ConnectionHost, HandlerContext {
   async shutdown(reason: string): Promise<void> {
     this.shuttingDown = true;
     clearInterval(this.sweeper);
+    this.statsService.stop();
     this.socket?.close();
     const goingAway = encodeBody({ kind: MessageKind.GoingAway, reason });
     const closed = [...this.connections.values()].map((connection) => {
@@ -260,12 +247,12 @@ export class Broker implements ConnectionHost, HandlerContext {
   }
 
   private accept(client: net.Socket): void {
-    const connection = new Connection(this.nextConnectionId++, client, this);
+    const { identity, refusal } = this.gatekeeper.identify(client);
+    const connection = new Connection(this.nextConnectionId++, client, this, identity);
     this.counters.connectionsTotal++;
-    this.gatekeeper.identify(connection, client);
-    const refusal = this.gatekeeper.admissionRefusal(connection, this.connections.size);
     if (refusal) {
-      connection.fail(new ProtocolError(ErrorCode.TooManyConnections, refusal));
+      this.counters.connectionsRefused++;
+      connection.fail(refusal);
       return;
     }
     this.connections.set(connection.id, connection);
@@ -288,7 +275,7 @@ export class Broker implements ConnectionHost, HandlerContext {
     if (!this.gatekeeper.reload(this.connections.values())) return;
     let revoked = 0;
     for (const connection of this.connections.values()) {
-      for (const [subscriptionId, { pattern }] of connection.subscriptions) {
+      for (const [subscriptionId, { pattern }] of connection.subscriptions.entries()) {
         const refusal = connection.access.subscribeRefusal(pattern);
         if (!refusal) continue;
         this.unsubscribe(connection, subscriptionId);
@@ -301,7 +288,16 @@ export class Broker implements ConnectionHost, HandlerContext {
 
   /** Keeps or clears the topic's retained value; a refusal is reported, and the publish is still delivered. */
   private retain(publish: PublishFrame, from: Connection): void {
-    const refusal = this.retained.set(publish.topic, hasNilData(publish) ? null : keptValueOf(publish, from.stamp?.sender));
+    const value = hasNilData(publish) ? null : keptValueOf(publish, from.stamp?.sender);
+    if (value && !from.account.hasRoomFor(retainedCost(publish.topic, value))) {
+      from.account.noteRefused('refused', from.description);
+      this.counters.retainedRefused++;
+      return from.refuse(
+        ErrorCode.RetainedStoreFull,
+        `${publish.topic} was delivered but not retained: ${from.access.who} is at its memory share of ${mebibytes(from.account.limitBytes)} (--max-memory-per-uid)`,
+      );
+    }
+    const refusal = this.keepRetained(publish.topic, value);
     if (refusal) {
       this.counters.retainedRefused++;
       from.refuse(ErrorCode.RetainedStoreFull, refusal);
@@ -310,11 +306,27 @@ export class Broker implements ConnectionHost, HandlerContext {
     }
   }
 
+  /** Sets a retained value, moving its cost from the previous publisher's account to the new one's. */
+  private keepRetained(topic: string, value: KeptValue | null): string | null {
+    const previous = this.retained.get(topic);
+    const refusal = this.retained.set(topic, value);
+    if (refusal) return refusal;
+    if (previous) this.retainedOwner(previous).release(retainedCost(topic, previous));
+    if (value) this.retainedOwner(value).charge(retainedCost(topic, value));
+    return null;
+  }
+
+  /** The account a retained value counts against: its publisher's user. */
+  private retainedOwner(value: KeptValue): MemoryAccount {
+    const uid = value.sender?.uid ?? null;
+    return this.memory.accountFor(uid, uid === null ? 'a peer of unknown identity' : `uid ${uid}`);
+  }
+
   private async restoreState(): Promise<void> {
     if (!this.stateFile) return;
     const saved = await this.stateFile.load();
     let refused = 0;
-    for (const entry of saved) if (this.retained.set(entry.topic, entry)) refused++;
+    for (const entry of saved) if (this.keepRetained(entry.topic, entry)) refused++;
     await this.stateFile.saveNow();
     const note = refused ? `; ${refused} did not fit the retained bounds and were left out` : '';
     this.log.info(`restored ${saved.length - refused} retained values from ${this.stateFile.path}${note}`);
@@ -338,4 +350,18 @@ export class Broker implements ConnectionHost, HandlerContext {
       }
     }
   }
+}
+
+/** Counts a subscription in (direction 1) or out of (-1) its user's account. */
+/** What a retained value makes the broker hold: its bytes, its entry and its place in the index. */
+function retainedCost(topic: string, value: KeptValue): number {
+  return RETAINED_ENTRY_COST_BYTES + 2 * Buffer.byteLength(topic) + sizeOf(value);
+}
+
+function chargeSubscription(account: MemoryAccount, pattern: string, direction: 1 | -1): void {
+  const cost = subscriptionCost(pattern);
+  if (direction === 1) account.charge(cost);
+  else account.release(cost);
+  account.patternBytes += direction * Buffer.byteLength(pattern);
+  account.subscriptions += direction;
 }

@@ -9,14 +9,24 @@ import {
   MessageKind,
   ProtocolError,
   type ClientMessage,
+  type Hello,
 } from '../protocol/index.js';
 import type { PeerAccess } from './access-policy.js';
 import type { PeerCredentials } from './credentials.js';
 import type { Logger } from './log.js';
+import { CONNECTION_COST_BYTES, type MemoryAccount } from './memory-budget.js';
 import type { BrokerLimits } from './options.js';
 import { Outbound } from './outbound.js';
-import type { BrokerSubscription } from './router.js';
+import { SubscriptionSet } from './subscription-set.js';
 import { BrokerCounters, ConnectionCounters } from './stats.js';
+
+/** Who is on a connection, decided once when it is accepted. */
+export interface PeerIdentity {
+  credentials: PeerCredentials | null;
+  access: PeerAccess;
+  stamp: SenderStamp | null;
+  account: MemoryAccount;
+}
 
 /** `handshake` until hello, `open` while serving, `closing` while flushing a last error or going-away. */
 export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';
@@ -47,21 +57,23 @@ const RECOVERABLE_ERRORS: ReadonlySet<string> = new Set([
  * live elsewhere.
  */
 export class Connection {
-  state: ConnectionState = 'handshake';
+  private lifecycle: ConnectionState = 'handshake';
   name = '';
   noEcho = false;
   /** Subscriptions by the id the client gave them. */
-  readonly subscriptions = new Map<number, BrokerSubscription>();
+  readonly subscriptions = new SubscriptionSet();
   /** Why the connection ended, for the presence event; set by whoever ends it first. */
-  closeReason: string | null = null;
+  private endReason: string | null = null;
   /** Set once its arrival was announced on `$SYS.client.connected`, so its departure is too. */
-  announced = false;
+  private arrivalAnnounced = false;
   /** What the kernel said about the peer when it connected; null when the broker cannot ask. */
-  credentials: PeerCredentials | null = null;
-  /** What the peer may publish and subscribe to; set by the broker when it accepts the connection. */
-  access!: PeerAccess;
+  readonly credentials: PeerCredentials | null;
   /** The sender element of every message this connection publishes, encoded once. */
-  stamp: SenderStamp | null = null;
+  readonly stamp: SenderStamp | null;
+  /** The memory account of the peer's user, which this connection's buffers and state count against. */
+  readonly account: MemoryAccount;
+  /** What the peer may publish and subscribe to; replaced when the policy is reloaded. */
+  private currentAccess: PeerAccess;
   readonly counters = new ConnectionCounters();
   readonly connectedAt = Date.now();
   /** Settles once the socket is fully closed. */
@@ -81,13 +93,21 @@ export class Connection {
     readonly id: number,
     private readonly socket: net.Socket,
     private readonly host: ConnectionHost,
+    identity: PeerIdentity,
   ) {
+    this.credentials = identity.credentials;
+    this.stamp = identity.stamp;
+    this.account = identity.account;
+    this.currentAccess = identity.access;
+    this.account.charge(CONNECTION_COST_BYTES);
+    this.account.connections++;
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     this.decoder = new FrameDecoder(host.limits.maxFrameBytes, (body) => this.receiveFrame(body));
-    this.outbound = new Outbound(socket, host.limits, {
-      onDrop: () => {
+    this.outbound = new Outbound(socket, host.limits, this.account, {
+      onDrop: (becauseOfShare) => {
         this.counters.dropped++;
         host.counters.dropped++;
+        if (becauseOfShare) this.account.noteRefused('dropped', this.description);
       },
       onOverflow: (reason) => this.fail(new ProtocolError(ErrorCode.SlowConsumer, reason)),
     });
@@ -96,9 +116,52 @@ export class Connection {
       host.log.debug(`connection ${id}: ${error.message}`);
       // A process that dies with bytes unread resets its end: that is the same crash as a bare close.
       const crashed = error.code === 'ECONNRESET' || error.code === 'EPIPE';
-      this.closeReason ??= crashed ? NO_GOODBYE : `connection error: ${error.message}`;
+      this.endReason ??= crashed ? NO_GOODBYE : `connection error: ${error.message}`;
     });
     socket.on('close', () => this.onClosed());
+  }
+
+  get state(): ConnectionState {
+    return this.lifecycle;
+  }
+
+  get closeReason(): string | null {
+    return this.endReason;
+  }
+
+  get announced(): boolean {
+    return this.arrivalAnnounced;
+  }
+
+  markAnnounced(): void {
+    this.arrivalAnnounced = true;
+  }
+
+  /** The client said goodbye: its end will be a clean one, not a crash. The connection stays open until it closes. */
+  noteGoodbye(reason: string): void {
+    this.endReason ??= `closed by the client: ${reason}`;
+  }
+
+  get access(): PeerAccess {
+    return this.currentAccess;
+  }
+
+  /** Gives the connection the rules of a reloaded policy. */
+  reauthorize(access: PeerAccess): void {
+    this.currentAccess = access;
+  }
+
+  /** Takes the client's hello: its name and options. The connection is then open for traffic. */
+  open(hello: Hello): void {
+    this.name = hello.name ?? '';
+    this.noEcho = hello.noEcho ?? false;
+    this.account.charge(Buffer.byteLength(this.name));
+    this.lifecycle = 'open';
+  }
+
+  /** The largest control body (an answer) that fits this connection's buffer now. */
+  get controlRoomBytes(): number {
+    return this.outbound.controlRoomBytes;
   }
 
   get pendingBytes(): number {
@@ -151,9 +214,9 @@ export class Connection {
   fail(error: ProtocolError): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.host.log.info(`${this.description} closed: ${error.code}: ${error.message}`);
-    this.closeReason ??= `${error.code}: ${error.message}`;
+    this.endReason ??= `${error.code}: ${error.message}`;
     this.host.counters.errors++;
-    this.state = 'closing';
+    this.lifecycle = 'closing';
     this.outbound.sendFinal(encodeBody({ kind: MessageKind.Error, code: error.code, message: error.message, subscriptionId: undefined }));
     this.endSocket();
   }
@@ -161,7 +224,7 @@ export class Connection {
   /** Flushes what is queued, then closes; a peer that does not read is cut after a timeout. */
   close(): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.state = 'closing';
+    this.lifecycle = 'closing';
     this.endSocket();
   }
 
@@ -244,8 +307,10 @@ export class Connection {
   private onClosed(): void {
     // The timer would otherwise keep this connection and its buffers alive after the peer is gone.
     if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.state = 'closed';
-    this.closeReason ??= NO_GOODBYE;
+    this.lifecycle = 'closed';
+    this.endReason ??= NO_GOODBYE;
+    this.account.release(CONNECTION_COST_BYTES + Buffer.byteLength(this.name));
+    this.account.connections--;
     try {
       this.host.forget(this);
     } catch (error) {

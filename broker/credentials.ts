@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import type net from 'node:net';
+import { loadNativeAddon, socketDescriptor, type NativeAddon } from '../client/native-addon.js';
 
 /** What the kernel reports about the process at the other end of a connection. */
 export interface PeerCredentials {
@@ -12,16 +12,6 @@ export interface PeerCredentials {
   /** From the user database; null for a uid it does not know. */
   user: string | null;
 }
-
-interface NativeAddon {
-  peerCredentials(fd: number): { uid: number; gid: number; pid: number; groups: number[] };
-  userName(uid: number): string | null;
-  userId(name: string): number | null;
-  groupId(name: string): number | null;
-}
-
-/** Built by node-gyp at install (binding.gyp); relative to dist/broker/. */
-const ADDON_PATH = '../../build/Release/sockbus_native.node';
 
 /**
  * Peer credentials through the native addon, and the user and group
@@ -37,24 +27,30 @@ export class CredentialReader {
   ) {}
 
   static load(): CredentialReader {
-    try {
-      return new CredentialReader(createRequire(import.meta.url)(ADDON_PATH) as NativeAddon, null);
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? 'the native addon was not built' : (error as Error).message;
-      return new CredentialReader(null, reason);
-    }
+    const { addon, unavailableReason } = loadNativeAddon();
+    return new CredentialReader(addon, unavailableReason);
   }
 
   get available(): boolean {
     return this.addon !== null;
   }
 
-  /** The peer's credentials, or null without the addon or when the socket has no descriptor. */
+  /**
+   * The peer's credentials, or null without the addon or when the socket has
+   * no descriptor. Throws when the kernel's answer cannot be read in full
+   * (groups included): the caller must refuse the peer, not serve it as one
+   * with no groups.
+   */
   of(socket: net.Socket): PeerCredentials | null {
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (!this.addon || typeof fd !== 'number' || fd < 0) return null;
+    const fd = socketDescriptor(socket);
+    if (!this.addon || fd === null) return null;
     const { uid, gid, pid, groups } = this.addon.peerCredentials(fd);
     return { uid, gid, groups, pid: pid >= 0 ? pid : null, user: this.userName(uid) };
+  }
+
+  /** Raises the soft limit on open files to the hard one; the soft limit then, or null without the addon. */
+  raiseFileLimit(): number | null {
+    return this.addon?.raiseFileLimit().soft ?? null;
   }
 
   userName(uid: number): string | null {

@@ -1,7 +1,8 @@
 import type net from 'node:net';
-import { ErrorCode, SenderStamp, SockbusError, type Sender } from '../protocol/index.js';
+import { ErrorCode, ProtocolError, SenderStamp, SockbusError, type Sender } from '../protocol/index.js';
 import { AccessPolicy, type PeerAccess } from './access-policy.js';
-import type { Connection } from './connection.js';
+import type { Connection, PeerIdentity } from './connection.js';
+import { CONNECTION_COST_BYTES, mebibytes, type MemoryBudget } from './memory-budget.js';
 import type { CredentialReader, PeerCredentials } from './credentials.js';
 import type { Logger } from './log.js';
 import type { BrokerOptions } from './options.js';
@@ -9,14 +10,16 @@ import { PolicyFile } from './policy-file.js';
 
 /**
  * Who is on each connection and what it may do: asks the kernel for the
- * peer's credentials, gives the connection its access rules and sender
- * stamp, keeps the per-uid connection count, and owns the access policy and
- * its reloading.
+ * peer's credentials, gives the connection its access rules, sender stamp
+ * and memory account, decides who is admitted (keeping the per-uid
+ * connection count), and owns the access policy and its reloading.
  */
 export class Gatekeeper {
   /** The broker's own events carry its credentials, when it can tell them to others. */
   readonly ownSender: Sender | undefined;
   private readonly perUid = new Map<number, number>();
+  /** Connections admitted and not yet gone. */
+  private open = 0;
   private readonly policyFile: PolicyFile | null;
   private policy: AccessPolicy;
 
@@ -25,6 +28,7 @@ export class Gatekeeper {
     private readonly options: BrokerOptions,
     private readonly credentials: CredentialReader,
     private readonly log: Logger,
+    private readonly memory: MemoryBudget,
   ) {
     const brokerUid = process.getuid?.() ?? -1;
     this.policyFile = options.aclPath ? new PolicyFile(options.aclPath, credentials, brokerUid) : null;
@@ -37,16 +41,37 @@ export class Gatekeeper {
     return this.policyFile ? this.policyFile.path : 'none (open)';
   }
 
-  /** Asks the kernel who is on the other end: the access rules and the sender stamp follow from it. */
-  identify(connection: Connection, client: net.Socket): void {
+  /**
+   * Asks the kernel who is on the other end: the access rules, the sender
+   * stamp and the memory account follow from it. When the kernel's answer
+   * cannot be read (its supplementary groups, say), the peer is refused:
+   * served as a peer with no groups, it would escape the policy's group
+   * deny rules. The refusal comes with the identity of an unknown peer, so
+   * the connection can still be told why.
+   */
+  identify(client: net.Socket): { identity: PeerIdentity; refusal: ProtocolError | null } {
+    let credentials: PeerCredentials | null;
     try {
-      connection.credentials = this.credentials.of(client);
+      credentials = this.credentials.of(client);
     } catch (error) {
-      this.log.warn(`connection ${connection.id}: cannot read peer credentials: ${(error as Error).message}`);
+      const refusal = new ProtocolError(
+        ErrorCode.CredentialsUnavailable,
+        `the broker cannot read this connection's credentials from the kernel (${(error as Error).message}), so it refuses the connection rather than apply its access policy without them`,
+      );
+      return { identity: this.identityOf(null), refusal };
     }
-    const { credentials } = connection;
-    connection.access = this.accessOf(credentials);
-    if (credentials) connection.stamp = new SenderStamp(this.senderOf(credentials));
+    const identity = this.identityOf(credentials);
+    return { identity, refusal: this.admissionRefusal(identity) };
+  }
+
+  private identityOf(credentials: PeerCredentials | null): PeerIdentity {
+    const access = this.accessOf(credentials);
+    return {
+      credentials,
+      access,
+      stamp: credentials ? new SenderStamp(this.senderOf(credentials)) : null,
+      account: this.memory.accountFor(credentials?.uid ?? null, access.who),
+    };
   }
 
   /**
@@ -74,27 +99,55 @@ export class Gatekeeper {
     return this.policy.open || connection.access.subscribeRefusal('$SYS.>') === null;
   }
 
-  /** Why a new connection may not be served, or null; `open` is how many are served now. */
-  admissionRefusal(connection: Connection, open: number): string | null {
+  /**
+   * Why a new connection may not be served, or null. Besides the hard
+   * limits, the last tenth of the broker's slots is kept for users who hold
+   * fewer connections than the average user does: one user (or a few)
+   * filling the broker cannot lock out a user who arrives later.
+   */
+  private admissionRefusal({ credentials, access, account }: PeerIdentity): ProtocolError | null {
     const { maxConnections, maxConnectionsPerUid } = this.options.limits;
-    if (open >= maxConnections) {
-      return `the broker already serves ${maxConnections} connections, the most it allows (--max-connections)`;
+    const refuse = (message: string) => new ProtocolError(ErrorCode.TooManyConnections, message);
+    if (this.open >= maxConnections) {
+      return refuse(`the broker already serves ${maxConnections} connections, the most it allows (--max-connections)`);
     }
-    const uid = connection.credentials?.uid;
-    if (uid !== undefined && (this.perUid.get(uid) ?? 0) >= maxConnectionsPerUid) {
-      return `${connection.access.who} already has ${maxConnectionsPerUid} connections, the most the broker allows one user (--max-connections-per-uid)`;
+    const uid = credentials?.uid;
+    const held = uid === undefined ? 0 : (this.perUid.get(uid) ?? 0);
+    if (held >= maxConnectionsPerUid) {
+      return refuse(`${access.who} already has ${maxConnectionsPerUid} connections, the most the broker allows one user (--max-connections-per-uid)`);
+    }
+    const reserveStart = maxConnections - Math.floor(maxConnections / 10);
+    if (this.open >= reserveStart && held > 0 && held >= this.open / Math.max(1, this.perUid.size)) {
+      return refuse(
+        `the broker is near its limit of ${maxConnections} connections (--max-connections), and ${access.who} already holds ${held}, ` +
+          'more than its fair part: the last slots are kept for users who hold fewer',
+      );
+    }
+    if (!account.hasRoomFor(CONNECTION_COST_BYTES)) {
+      account.noteRefused('refused', `a new connection of ${access.who}`);
+      return refuse(`${access.who} is at its memory share of ${mebibytes(account.limitBytes)} (--max-memory-per-uid): its clients must read or close connections before it can open more`);
     }
     return null;
   }
 
   admitted(connection: Connection): void {
+    this.open++;
     const uid = connection.credentials?.uid;
     if (uid !== undefined) this.perUid.set(uid, (this.perUid.get(uid) ?? 0) + 1);
   }
 
   released(connection: Connection): void {
+    this.open--;
     const uid = connection.credentials?.uid;
-    if (uid !== undefined) this.perUid.set(uid, this.perUid.get(uid)! - 1);
+    if (uid === undefined) return;
+    const held = this.perUid.get(uid)! - 1;
+    if (held === 0) this.perUid.delete(uid);
+    else this.perUid.set(uid, held);
+  }
+
+  /** Connections held per uid, for stats. */
+  connectionsOf(uid: number | null): number {
+    return uid === null ? 0 : (this.perUid.get(uid) ?? 0);
   }
 
   /**
@@ -113,7 +166,7 @@ export class Gatekeeper {
       this.log.error(`${(error as Error).message}; keeping the policy in force`);
       return false;
     }
-    for (const connection of connections) connection.access = this.accessOf(connection.credentials);
+    for (const connection of connections) connection.reauthorize(this.accessOf(connection.credentials));
     return true;
   }
 

@@ -17,6 +17,7 @@ import {
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import type { BrokerLimits } from './options.js';
+import { subscriptionRefusal } from './subscription-limits.js';
 
 /** What the handlers need from the broker. */
 export interface HandlerContext {
@@ -30,7 +31,8 @@ export interface HandlerContext {
   respond(respond: RespondFrame, from: Connection): void;
   subscribe(connection: Connection, subscribe: Subscribe): void;
   unsubscribe(connection: Connection, subscriptionId: number): void;
-  snapshot(asker: Connection): Record<string, unknown>;
+  /** Answers a stats request, at the asker's user's rate. */
+  stats(asker: Connection, token: number): void;
 }
 
 /** The one dispatch point: every message a client sends goes through this switch. */
@@ -54,11 +56,9 @@ export function handleClientMessage(context: HandlerContext, connection: Connect
     case MessageKind.Pong:
       return;
     case MessageKind.StatsRequest:
-      return connection.send(encodeBody({ kind: MessageKind.Stats, token: message.token, stats: context.snapshot(connection) }));
+      return context.stats(connection, message.token);
     case MessageKind.GoingAway:
-      // The client is about to close: its end is a clean one, not a crash.
-      connection.closeReason ??= `closed by the client: ${message.reason}`;
-      return;
+      return connection.noteGoodbye(message.reason);
   }
 }
 
@@ -72,9 +72,7 @@ function handleHello(context: HandlerContext, connection: Connection, hello: Hel
       `protocol version ${hello.version} is not supported; this broker speaks version ${PROTOCOL_VERSIONS.join(', ')}`,
     );
   }
-  connection.name = hello.name ?? '';
-  connection.noEcho = hello.noEcho ?? false;
-  connection.state = 'open';
+  connection.open(hello);
   connection.send(
     encodeBody({
       kind: MessageKind.Welcome,
@@ -106,17 +104,11 @@ function handleSubscribe(context: HandlerContext, connection: Connection, subscr
   if (problem) return connection.refuse(ErrorCode.InvalidPattern, problem, subscriptionId);
   const queueProblem = queue === undefined ? null : queueNameProblem(queue);
   if (queueProblem) return connection.refuse(ErrorCode.InvalidQueue, queueProblem, subscriptionId);
-  const limit = context.limits.maxSubscriptionsPerConnection;
-  if (connection.subscriptions.size >= limit) {
-    return connection.refuse(
-      ErrorCode.TooManySubscriptions,
-      `this connection already holds ${limit} subscriptions, the most the broker allows (--max-subscriptions)`,
-      subscriptionId,
-    );
-  }
   if (connection.subscriptions.has(subscriptionId)) {
     return connection.refuse(ErrorCode.InvalidMessage, `subscription id ${subscriptionId} is already in use on this connection`, subscriptionId);
   }
+  const limit = subscriptionRefusal(connection, pattern, context.limits);
+  if (limit) return connection.refuse(limit.code, limit.message, subscriptionId);
   const denial = connection.access.subscribeRefusal(pattern) ?? (queue === undefined ? null : connection.access.queueRefusal(queue));
   if (denial) return context.deny(connection, denial, subscriptionId);
   context.subscribe(connection, subscribe);

@@ -2,6 +2,7 @@
 import { ErrorCode, SockbusError, VERSION } from '../protocol/index.js';
 import { NatsBridge } from './bridge/nats-bridge.js';
 import { Broker } from './broker.js';
+import { sizeConnectionLimits } from './connection-slots.js';
 import { CredentialReader } from './credentials.js';
 import { Logger } from './log.js';
 import { takeActivationSocket } from './socket-activation.js';
@@ -38,7 +39,8 @@ async function main(): Promise<number | undefined> {
     }
     log.warn(`peer credentials are unavailable (${credentials.unavailableReason}): messages carry no sender, and any client may read $SYS. topics`);
   }
-  const broker = new Broker(options, log, credentials);
+  const limits = sizeConnectionLimits(options.limits, credentials.raiseFileLimit(), log);
+  const broker = new Broker({ ...options, limits }, log, credentials);
   const activatedFd = takeActivationSocket(process.env, process.pid);
   const servedPath = await broker.listen(activatedFd);
   const bridge = options.bridge ? await NatsBridge.start(options.bridge, servedPath, log) : null;

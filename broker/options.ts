@@ -24,7 +24,7 @@ export interface BrokerLimits {
   keepaliveMs: number;
   maxSubscriptionsPerConnection: number;
   maxConnections: number;
-  /** Connections one uid may hold at once. */
+  /** Connections one uid may hold at once; 0 until sized (half of maxConnections unless given). */
   maxConnectionsPerUid: number;
   /** Topics with a retained value. */
   maxRetained: number;
@@ -34,6 +34,18 @@ export interface BrokerLimits {
   maxPendingRequests: number;
   /** How long the broker takes answers to a request. */
   requestLifetimeMs: number;
+  /** Bytes all clients together may make the broker hold (buffers, subscriptions, retained values, state). */
+  maxMemoryBytes: number;
+  /** Bytes the clients of one uid together may make the broker hold. */
+  maxMemoryPerUidBytes: number;
+  /** Tokens in one pattern. */
+  maxPatternTokens: number;
+  /** `*` wildcards in one pattern: with the token bound, this bounds the work of matching a new topic. */
+  maxPatternWildcards: number;
+  /** Bytes of the patterns one connection subscribes to, together. */
+  maxPatternBytesPerConnection: number;
+  /** Bytes of the patterns one uid's connections subscribe to, together. */
+  maxPatternBytesPerUid: number;
 }
 
 export interface BrokerOptions {
@@ -65,10 +77,17 @@ const DEFAULTS = {
   keepaliveMs: 30_000,
   closeTimeoutMs: 2000,
   socketCheckMs: 1000,
-  maxConnectionsPerUid: 5000,
+  /** Unset: half of --max-connections, so one user leaves room for others whatever it does. */
+  maxConnectionsPerUid: 0,
   maxRetained: 10_000,
   maxRetainedBytes: 64 * 1024 * 1024,
   maxPendingRequests: 10_000,
+  maxMemoryBytes: 1024 * 1024 * 1024,
+  maxMemoryPerUidBytes: 128 * 1024 * 1024,
+  maxPatternTokens: 16,
+  maxPatternWildcards: 3,
+  maxPatternBytesPerConnection: 256 * 1024,
+  maxPatternBytesPerUid: 1024 * 1024,
   requestLifetimeMs: 300_000,
 };
 
@@ -87,9 +106,11 @@ Options:
   --max-pending BYTES    outbound buffer per connection before messages are dropped
                          (default: ${DEFAULT_MAX_PENDING_BYTES})
   --slow-consumer POLICY drop (count and report the loss) or disconnect (default: drop)
-  --max-connections N    connections served at once (default: ${DEFAULTS.maxConnections})
+  --max-connections N    connections served at once (default: ${DEFAULTS.maxConnections}, or
+                         fewer when the limit on open files is lower)
   --max-connections-per-uid N
-                         connections one user may hold at once (default: ${DEFAULTS.maxConnectionsPerUid})
+                         connections one user may hold at once (default: half
+                         of --max-connections)
   --max-subscriptions N  subscriptions per connection (default: ${DEFAULTS.maxSubscriptionsPerConnection})
   --handshake-timeout MS time a new connection has to send hello (default: ${DEFAULTS.handshakeTimeoutMs})
   --frame-timeout MS     time a started frame has to complete (default: ${DEFAULTS.frameTimeoutMs})
@@ -104,6 +125,20 @@ Options:
   --max-requests N       requests one connection may have awaiting an answer; more
                          fail with TOO_MANY_REQUESTS (default: ${DEFAULTS.maxPendingRequests})
   --request-lifetime MS  how long answers to a request are taken (default: ${DEFAULTS.requestLifetimeMs})
+  --max-memory BYTES     memory all clients together may make the broker hold:
+                         buffers, subscriptions, retained values, connection
+                         state (default: 1GiB)
+  --max-memory-per-uid BYTES
+                         the share of one user's clients together; past it that
+                         user's messages drop and its new subscriptions and
+                         connections are refused (default: 128MiB)
+  --max-pattern-tokens N tokens in one subscription pattern (default: ${DEFAULTS.maxPatternTokens})
+  --max-pattern-wildcards N
+                         * wildcards in one pattern (default: ${DEFAULTS.maxPatternWildcards})
+  --max-pattern-bytes BYTES
+                         bytes of patterns one connection may hold (default: 256KiB)
+  --max-pattern-bytes-per-uid BYTES
+                         bytes of patterns one user's connections may hold (default: 1MiB)
   --bridge URL           bridge to a NATS server (nats://HOST:PORT) for other machines
   --export PATTERN       bridge: send local messages matching PATTERN to NATS (repeatable)
   --import PATTERN       bridge: deliver NATS messages matching PATTERN here (repeatable)
@@ -128,6 +163,12 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         'max-payload': { type: 'string' },
         'max-pending': { type: 'string' },
         'max-requests': { type: 'string' },
+        'max-memory': { type: 'string' },
+        'max-memory-per-uid': { type: 'string' },
+        'max-pattern-tokens': { type: 'string' },
+        'max-pattern-wildcards': { type: 'string' },
+        'max-pattern-bytes': { type: 'string' },
+        'max-pattern-bytes-per-uid': { type: 'string' },
         'request-lifetime': { type: 'string' },
         'slow-consumer': { type: 'string' },
         'log-level': { type: 'string' },
@@ -184,6 +225,12 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         maxRetainedBytes: parseByteCount('--max-retained-bytes', values['max-retained-bytes'], DEFAULTS.maxRetainedBytes),
         maxPendingRequests: parseCount('--max-requests', values['max-requests'], DEFAULTS.maxPendingRequests),
         requestLifetimeMs: parseCount('--request-lifetime', values['request-lifetime'], DEFAULTS.requestLifetimeMs),
+        maxMemoryBytes: parseByteCount('--max-memory', values['max-memory'], DEFAULTS.maxMemoryBytes),
+        maxMemoryPerUidBytes: parseByteCount('--max-memory-per-uid', values['max-memory-per-uid'], DEFAULTS.maxMemoryPerUidBytes),
+        maxPatternTokens: parseCount('--max-pattern-tokens', values['max-pattern-tokens'], DEFAULTS.maxPatternTokens),
+        maxPatternWildcards: parseCount('--max-pattern-wildcards', values['max-pattern-wildcards'], DEFAULTS.maxPatternWildcards),
+        maxPatternBytesPerConnection: parseByteCount('--max-pattern-bytes', values['max-pattern-bytes'], DEFAULTS.maxPatternBytesPerConnection),
+        maxPatternBytesPerUid: parseByteCount('--max-pattern-bytes-per-uid', values['max-pattern-bytes-per-uid'], DEFAULTS.maxPatternBytesPerUid),
       },
     },
   };
@@ -197,10 +244,10 @@ function parseMode(text: string | undefined): number {
 
 function parseByteCount(flag: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
-  const match = /^(\d+)([kKmM]i?[bB]?)?$/.exec(text);
-  if (!match) throw new UsageError(`${flag} must be a number of bytes such as 1048576 or 1MiB, not "${text}"`);
+  const match = /^(\d+)([kKmMgG]i?[bB]?)?$/.exec(text);
+  if (!match) throw new UsageError(`${flag} must be a number of bytes such as 1048576, 1MiB or 1GiB, not "${text}"`);
   const unit = match[2]?.[0]?.toLowerCase();
-  const bytes = Number(match[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1);
+  const bytes = Number(match[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
   if (bytes < 64 || bytes > 0xffffffff) throw new UsageError(`${flag} must be between 64 bytes and 4 GiB, not "${text}"`);
   return bytes;
 }

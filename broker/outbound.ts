@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import { encodeBody, FRAME_HEADER_BYTES, FrameBatcher, MessageKind } from '../protocol/index.js';
+import type { MemoryAccount } from './memory-budget.js';
 import type { BrokerLimits } from './options.js';
 
 /**
@@ -10,8 +11,8 @@ import type { BrokerLimits } from './options.js';
 const CONTROL_ALLOWANCE_BYTES = 64 * 1024;
 
 export interface OutboundEvents {
-  /** A message for this connection was discarded because its buffer was full. */
-  onDrop(): void;
+  /** A message for this connection was discarded because its buffer, or its user's memory share, was full. */
+  onDrop(becauseOfShare: boolean): void;
   /** The peer cannot keep up and must be disconnected. */
   onOverflow(reason: string): void;
 }
@@ -25,19 +26,25 @@ export interface OutboundEvents {
 export class Outbound {
   private droppedSinceNotice = 0;
   private readonly batcher: FrameBatcher;
+  /** What this connection's waiting bytes have been charged to its user's account, so far. */
+  private charged = 0;
+  /** Runs when the socket took a write: one function for every write, not a closure each. */
+  private readonly settle = () => this.recharge();
 
   constructor(
     private readonly socket: net.Socket,
     private readonly limits: BrokerLimits,
+    private readonly account: MemoryAccount,
     private readonly events: OutboundEvents,
   ) {
     this.batcher = new FrameBatcher({
       write: (bytes) => {
-        if (!socket.destroyed && socket.writable) socket.write(bytes);
+        if (!socket.destroyed && socket.writable) socket.write(bytes, this.settle);
       },
       schedule: (flush) => process.nextTick(flush),
     });
     socket.on('drain', () => this.reportDrops());
+    socket.on('close', () => this.releaseAll());
   }
 
   /** Bytes queued for this connection and not yet taken by the kernel. */
@@ -45,22 +52,35 @@ export class Outbound {
     return this.batcher.bufferedBytes + this.socket.writableLength;
   }
 
-  /** Whether a message body of this size fits in the buffer now. */
+  /** The largest control body that may be queued now. */
+  get controlRoomBytes(): number {
+    return Math.max(0, this.limits.maxPendingBytes + CONTROL_ALLOWANCE_BYTES - this.pendingBytes - FRAME_HEADER_BYTES);
+  }
+
+  /** Whether a message body of this size fits in the buffer and in the user's memory share now. */
   hasRoomFor(bodyBytes: number): boolean {
-    return this.pendingBytes + FRAME_HEADER_BYTES + bodyBytes <= this.limits.maxPendingBytes;
+    const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
+    return this.pendingBytes + frameBytes <= this.limits.maxPendingBytes && this.account.hasRoomFor(frameBytes);
   }
 
   /** Queues a message given as body parts; returns false when the policy discarded it. */
   sendMessage(parts: readonly Uint8Array[], bodyBytes: number): boolean {
-    if (this.hasRoomFor(bodyBytes)) {
+    const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
+    const ownRoom = this.pendingBytes + frameBytes <= this.limits.maxPendingBytes;
+    if (ownRoom && this.account.hasRoomFor(frameBytes)) {
       this.batcher.appendParts(parts);
+      this.charge(frameBytes);
       return true;
     }
-    if (this.limits.slowConsumer === 'disconnect') {
+    if (ownRoom) {
+      // The user's clients together hold their whole share: theirs drop, nobody else's.
+      this.droppedSinceNotice++;
+      this.events.onDrop(true);
+    } else if (this.limits.slowConsumer === 'disconnect') {
       this.events.onOverflow(`outbound buffer of ${this.limits.maxPendingBytes} bytes is full: the client does not read fast enough`);
     } else {
       this.droppedSinceNotice++;
-      this.events.onDrop();
+      this.events.onDrop(false);
     }
     return false;
   }
@@ -71,7 +91,9 @@ export class Outbound {
       this.events.onOverflow('outbound buffer is full and the client does not read its replies');
       return;
     }
+    // Never refused for the share (answers and notices must get through), but counted in it.
     this.batcher.append(body);
+    this.charge(FRAME_HEADER_BYTES + body.length);
   }
 
   /**
@@ -82,11 +104,30 @@ export class Outbound {
   sendFinal(body: Uint8Array): void {
     if (this.pendingBytes + FRAME_HEADER_BYTES + body.length > this.limits.maxPendingBytes + CONTROL_ALLOWANCE_BYTES) return;
     this.batcher.append(body);
+    this.charge(FRAME_HEADER_BYTES + body.length);
   }
 
   /** Hands everything queued to the socket now, before it is ended. */
   flush(): void {
     this.batcher.flush();
+  }
+
+  private charge(bytes: number): void {
+    this.charged += bytes;
+    this.account.charge(bytes);
+  }
+
+  /** Brings the account in line with what still waits, after the socket took some of it. */
+  private recharge(): void {
+    if (this.socket.destroyed) return;
+    const waiting = this.pendingBytes;
+    this.account.release(this.charged - waiting);
+    this.charged = waiting;
+  }
+
+  private releaseAll(): void {
+    this.account.release(this.charged);
+    this.charged = 0;
   }
 
   /** Tells the subscriber what it lost once there is room to say so. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { REQUEST_COST_BYTES, type MemoryAccount } from './memory-budget.js';
 
 /** Whether a string has the shape of the addresses this module makes (16 base64url characters). */
 export function isReplyAddress(text: string): boolean {
@@ -12,6 +13,8 @@ export interface PendingRequest {
   /** The connections the request was delivered to: the only ones whose answer is taken. */
   readonly responders: Set<number>;
   readonly expiresAt: number;
+  /** The requester's memory account, which the request counts against while it is pending. */
+  readonly account: MemoryAccount;
 }
 
 /** What became of a respond: the request it answers, or why it answers none. */
@@ -50,14 +53,15 @@ export class PendingRequests {
    * requester already has as many awaiting an answer as allowed. A request
    * id still pending is replaced.
    */
-  open(requesterId: number, requestId: number, now: number): { address: string; request: PendingRequest } | null {
+  open(requesterId: number, requestId: number, account: MemoryAccount, now: number): { address: string; request: PendingRequest } | null {
     let own = this.byRequester.get(requesterId);
     if (!own) this.byRequester.set(requesterId, (own = new Map()));
     const previous = own.get(requestId);
     if (previous !== undefined) this.close(previous);
     else if (own.size >= this.maxPerRequester) return null;
     const address = this.newAddress();
-    const request: PendingRequest = { requesterId, requestId, responders: new Set(), expiresAt: now + this.lifetimeMs };
+    const request: PendingRequest = { requesterId, requestId, responders: new Set(), expiresAt: now + this.lifetimeMs, account };
+    account.charge(REQUEST_COST_BYTES);
     this.byAddress.set(address, request);
     own.set(requestId, address);
     return { address, request };
@@ -81,7 +85,10 @@ export class PendingRequests {
   requesterGone(requesterId: number): void {
     const own = this.byRequester.get(requesterId);
     if (!own) return;
-    for (const address of own.values()) this.byAddress.delete(address);
+    for (const address of own.values()) {
+      this.byAddress.get(address)!.account.release(REQUEST_COST_BYTES);
+      this.byAddress.delete(address);
+    }
     this.byRequester.delete(requesterId);
   }
 
@@ -96,6 +103,7 @@ export class PendingRequests {
   private close(address: string): void {
     const request = this.byAddress.get(address);
     if (!request) return;
+    request.account.release(REQUEST_COST_BYTES);
     this.byAddress.delete(address);
     const own = this.byRequester.get(request.requesterId)!;
     own.delete(request.requestId);

@@ -1,4 +1,5 @@
-import { patternMatches, SINGLE_WILDCARD, TAIL_WILDCARD, type KeptValue } from '../protocol/index.js';
+import { SINGLE_WILDCARD, TAIL_WILDCARD, type KeptValue } from '../protocol/index.js';
+import { RetainedIndex } from './retained-index.js';
 
 export interface RetainedLimits {
   /** Topics with a retained value. */
@@ -12,14 +13,22 @@ export interface RetainedEntry extends KeptValue {
   readonly topic: string;
 }
 
+/** An entry as the store keeps it: with when it was last set, for replay in that order. */
+interface StoredEntry extends RetainedEntry {
+  readonly sequence: number;
+}
+
 /**
  * The last value published with retain on each topic, for subscribers that
  * come later. Bounded in count and bytes: past either bound a new topic is
  * refused (an existing topic may still change, within the byte bound).
  */
 export class RetainedStore {
-  private readonly values = new Map<string, RetainedEntry>();
+  /** By topic, in the order values were last set. */
+  private readonly values = new Map<string, StoredEntry>();
+  private readonly index = new RetainedIndex<StoredEntry>();
   private bytes = 0;
+  private nextSequence = 0;
 
   constructor(private readonly limits: RetainedLimits) {}
 
@@ -38,29 +47,36 @@ export class RetainedStore {
     if (value === null) {
       if (!previous) return null;
       this.values.delete(topic);
+      this.index.delete(topic);
       this.bytes -= previousBytes;
       return null;
     }
-    const entry: RetainedEntry = { ...value, topic };
+    const entry: StoredEntry = { ...value, topic, sequence: this.nextSequence++ };
     const refusal = this.refusal(topic, previous, this.bytes - previousBytes + sizeOf(entry));
     if (refusal) return refusal;
-    // Delete first so the topic moves to the end: replay order is the order values were last set.
+    // Delete first so the topic moves to the end: the state file keeps the order values were last set.
     this.values.delete(topic);
     this.values.set(topic, entry);
+    this.index.set(topic, entry);
     this.bytes += sizeOf(entry) - previousBytes;
     return null;
   }
 
-  /** The retained values whose topics the pattern matches, oldest first. */
-  *matching(pattern: string): Iterable<RetainedEntry> {
+  get(topic: string): RetainedEntry | undefined {
+    return this.values.get(topic);
+  }
+
+  /**
+   * The retained values whose topics the pattern matches, in the order
+   * they were last set, found through the index: a subscribe costs what
+   * it matches, not what the store holds.
+   */
+  matching(pattern: string): RetainedEntry[] {
     if (!pattern.includes(SINGLE_WILDCARD) && !pattern.includes(TAIL_WILDCARD)) {
       const entry = this.values.get(pattern);
-      if (entry) yield entry;
-      return;
+      return entry ? [entry] : [];
     }
-    for (const entry of this.values.values()) {
-      if (patternMatches(pattern, entry.topic)) yield entry;
-    }
+    return this.index.matching(pattern).sort((a, b) => a.sequence - b.sequence);
   }
 
   entries(): IterableIterator<RetainedEntry> {
@@ -79,6 +95,6 @@ export class RetainedStore {
   }
 }
 
-function sizeOf(entry: KeptValue): number {
+export function sizeOf(entry: KeptValue): number {
   return entry.topicAndData.length + entry.headers.length;
 }

@@ -27,6 +27,9 @@ export interface SocketAccess {
 export class SocketOwner {
   private verifying = false;
   private watch: NodeJS.Timeout | null = null;
+  /** Connections the kernel could not hand over (out of descriptors), for stats. */
+  acceptFailures = 0;
+  private lastAcceptFailureAt = 0;
   /** Why the path is not ours now, logged once per episode rather than every check, and shown in stats. */
   private currentProblem: string | null = null;
 
@@ -116,10 +119,25 @@ export class SocketOwner {
 
   private serve(server: net.Server): void {
     server.on('connection', this.onConnection);
-    // Accept can fail (EMFILE when out of descriptors); that is worth a line, not a crash.
-    server.on('error', (error) => this.log.error(`accepting connections: ${error.message}`));
+    server.on('error', (error) => this.acceptFailed(error));
+  }
+
+  /**
+   * Accept can fail (EMFILE or ENFILE when out of descriptors): worth a
+   * line per episode and a count, never a crash. libuv itself then closes
+   * the connections it cannot take, so the loop does not spin.
+   */
+  private acceptFailed(error: Error): void {
+    this.acceptFailures++;
+    const now = Date.now();
+    const newEpisode = now - this.lastAcceptFailureAt > ACCEPT_EPISODE_MS;
+    this.lastAcceptFailureAt = now;
+    if (newEpisode) this.log.error(`accepting connections: ${error.message} (${this.acceptFailures} accept failures so far; logged again after ${ACCEPT_EPISODE_MS / 1000} s without one)`);
   }
 }
+
+/** Accept failures closer together than this are one episode, logged once. */
+const ACCEPT_EPISODE_MS = 10_000;
 
 /** Creates missing parents with mode 0755 exactly, whatever the umask. */
 function createParentDirectories(path: string): void {

@@ -8,15 +8,23 @@ import type { RetainedEntry } from './retained-store.js';
 import { describeUser, unsafePathReason } from './safe-path.js';
 import { decodeState, encodeState } from './state-format.js';
 
+/** Least time between two writes of the state file. */
+const MIN_SAVE_INTERVAL_MS = 1000;
+
 /**
  * Keeps the retained values in the `--state` file. Each save writes a
  * temporary file, syncs it, and renames it over the old one, so a crash
  * leaves either the old state or the new one, never half of each. Saves
- * coalesce: a burst of changes costs one write, and one write runs at a time.
+ * coalesce: a burst of changes costs one write, one write runs at a time,
+ * and writes are at least a second apart.
  */
 export class StateFile {
   private saving: Promise<void> | null = null;
   private dirty = false;
+  private lastWriteAt = 0;
+  /** Ends the wait between two writes early, when the broker is shutting down. */
+  private hurry: (() => void) | null = null;
+  private flushing = false;
 
   constructor(
     readonly path: string,
@@ -64,8 +72,10 @@ export class StateFile {
     this.saving ??= this.saveWhileDirty();
   }
 
-  /** Resolves once every change requested so far is on disk (or its save failed and was reported). */
+  /** Resolves once every change requested so far is on disk (or its save failed and was reported); saves at once. */
   async flush(): Promise<void> {
+    this.flushing = true;
+    this.hurry?.();
     while (this.saving) await this.saving;
   }
 
@@ -74,7 +84,9 @@ export class StateFile {
       // Let the rest of this burst of changes land first.
       await new Promise((resolve) => setImmediate(resolve));
       while (this.dirty) {
+        await this.spacing();
         this.dirty = false;
+        this.lastWriteAt = Date.now();
         await this.write();
       }
     } catch (error) {
@@ -82,6 +94,24 @@ export class StateFile {
     } finally {
       this.saving = null;
     }
+  }
+
+  /**
+   * Waits until a second has passed since the last write began: a client
+   * re-retaining a value in a loop costs one write a second, not one per
+   * change, however large the state (the whole file is rewritten each time).
+   */
+  private spacing(): Promise<void> {
+    const wait = this.lastWriteAt + MIN_SAVE_INTERVAL_MS - Date.now();
+    if (wait <= 0 || this.flushing) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.hurry?.(), wait);
+      this.hurry = () => {
+        clearTimeout(timer);
+        this.hurry = null;
+        resolve();
+      };
+    });
   }
 
   private async write(): Promise<void> {

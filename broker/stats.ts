@@ -1,6 +1,8 @@
 /** Broker-wide counters; each connection keeps its own as well. */
 export class BrokerCounters {
   connectionsTotal = 0;
+  /** Connections refused at the door: limits, fair share, or credentials that could not be read. */
+  connectionsRefused = 0;
   messagesIn = 0;
   bytesIn = 0;
   messagesOut = 0;

@@ -1,10 +1,32 @@
 import { createInterface } from 'node:readline';
-import type { Client, Headers, Message, SockbusError } from './index.js';
+import { BROKER_UID_ENVIRONMENT_VARIABLE, untrustedBrokerMessage, UntrustedBrokerError } from './broker-trust.js';
+import { Client, type ClientOptions, type Headers, type Message, type SockbusError } from './index.js';
 import { messageToJsonLine, parseData, toJsonLine } from './json-lines.js';
 import { LINE_HEADER, monitorLine, monitorScreen, type Sample } from './monitor.js';
+import { escapeControls } from './terminal-escape.js';
 import { messageToTerminalLine, stylesFor, wantsColor } from './terminal-format.js';
 
 /** The work of each `sockbus` command once its arguments are checked and the client is connected. */
+
+/** Connects like `connect()`, saying on stderr what works less well than it should (the broker checked without the addon). */
+export async function openClient(options: ClientOptions): Promise<Client> {
+  const client = new Client(options);
+  client.on('warning', (warning) => process.stderr.write(`sockbus: warning: ${describeError(warning)}\n`));
+  await client.started;
+  return client;
+}
+
+/**
+ * An error's message as the command line says it: options by their flag
+ * names, and controls escaped, since a message can quote a peer (a
+ * responder's error, a topic, the broker's reason for going away).
+ */
+export function describeError(error: SockbusError): string {
+  if (error instanceof UntrustedBrokerError) {
+    return escapeControls(untrustedBrokerMessage(error.path, error.broker, error.trust, { option: '--broker-uid', environment: `$${BROKER_UID_ENVIRONMENT_VARIABLE}` }));
+  }
+  return escapeControls(error.message);
+}
 
 export async function publish(
   client: Client,
@@ -16,7 +38,7 @@ export async function publish(
   // The broker answers a refused publish (access denied, retained store full) with an error: say so and fail.
   const refusals = new Set<string>();
   client.on('error', (error: SockbusError) => {
-    const line = `sockbus: ${error.code}: ${error.message}\n`;
+    const line = `sockbus: ${escapeControls(error.code)}: ${describeError(error)}\n`;
     // With --count, the same refusal comes once per copy: say it once.
     if (!refusals.has(line)) process.stderr.write(line);
     refusals.add(line);
@@ -125,7 +147,7 @@ const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
 export function formatStats(stats: Record<string, unknown>): string {
   const { clients, ...counters } = stats;
-  const lines = flatten(counters).map(([key, value]) => `${key.padEnd(22)} ${value}`);
+  const lines = flatten(counters).map(([key, value]) => `${escapeControls(key).padEnd(22)} ${escapeControls(value)}`);
   const rows = (clients as Array<Record<string, unknown>> | undefined) ?? [];
   if (rows.length > 0) lines.push('', formatTable(rows).trimEnd());
   return `${lines.join('\n')}\n`;
@@ -140,11 +162,12 @@ function flatten(values: Record<string, unknown>, prefix = ''): Array<[string, s
   });
 }
 
-/** Rows of objects as tab-separated columns under a header line. */
+/** Rows of objects as tab-separated columns under a header line; a tab or newline in a name is escaped, so it cannot add a column or a row. */
 export function formatTable(rows: Array<Record<string, unknown>>): string {
   if (rows.length === 0) return '';
   const columns = Object.keys(rows[0]!);
-  const lines = [columns.join('\t'), ...rows.map((row) => columns.map((column) => String(row[column] ?? '')).join('\t'))];
+  const cell = (value: unknown) => escapeControls(String(value ?? ''));
+  const lines = [columns.map(cell).join('\t'), ...rows.map((row) => columns.map((column) => cell(row[column])).join('\t'))];
   return `${lines.join('\n')}\n`;
 }
 
@@ -153,12 +176,12 @@ const reported = new WeakSet<Error>();
 
 /** Long-running commands say on stderr what happens to their connection, and stop cleanly on a signal. */
 function reportToStderr(client: Client): void {
-  client.on('disconnect', (reason) => process.stderr.write(`sockbus: disconnected: ${reason.message}; reconnecting\n`));
+  client.on('disconnect', (reason) => process.stderr.write(`sockbus: disconnected: ${describeError(reason)}; reconnecting\n`));
   client.on('reconnect', () => process.stderr.write('sockbus: reconnected\n'));
-  client.on('dropped', (notice) => process.stderr.write(`sockbus: ${notice.count} message(s) dropped: ${notice.reason}\n`));
+  client.on('dropped', (notice) => process.stderr.write(`sockbus: ${notice.count} message(s) dropped: ${escapeControls(notice.reason)}\n`));
   client.on('error', (error) => {
     reported.add(error);
-    process.stderr.write(`sockbus: ${error.code}: ${error.message}\n`);
+    process.stderr.write(`sockbus: ${escapeControls(error.code)}: ${describeError(error)}\n`);
   });
   process.once('SIGINT', () => void client.close());
   process.once('SIGTERM', () => void client.close());

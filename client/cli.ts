@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { assertPublishable, assertValidPattern, VERSION } from '../protocol/index.js';
-import { formatStats, formatTable, monitor, publish, reply, request, subscribe } from './cli-commands.js';
-import { connect, SockbusError } from './index.js';
+import { resolveBrokerTrust } from './broker-trust.js';
+import { describeError, formatStats, formatTable, monitor, openClient, publish, reply, request, subscribe } from './cli-commands.js';
+import { SockbusError } from './index.js';
+import { toJsonText } from './json-lines.js';
+import { escapeControls } from './terminal-escape.js';
 
 const USAGE = `Usage: sockbus <command> [options]
 
@@ -32,6 +35,9 @@ Options:
   --timeout MS        req: how long to wait for the reply (default: 5000)
   --interval MS       monitor: time between refreshes (default: 1000)
   --name NAME         client name shown in the broker's stats
+  --broker-uid USER   trust a broker running as USER (name or uid) besides root
+                      and yourself (default: $SOCKBUS_BROKER_UID); any other is
+                      refused before anything is sent to it
   --json              sub, stats, clients: print JSON instead of text
   -h, --help          show this help
   -v, --version       show the version
@@ -52,43 +58,45 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = positionals;
   const count = values.count === undefined ? undefined : parsePositive('--count', values.count);
   const headers = parseHeaders(values.header ?? []);
-  const clientOptions = { path: values.socket, name: values.name ?? `sockbus ${command ?? ''}`.trim() };
+  const brokerUid = values['broker-uid'];
+  if (brokerUid !== undefined) resolveBrokerTrust(brokerUid, process.env, '--broker-uid'); // a name no user has is said before connecting
+  const clientOptions = { path: values.socket, name: values.name ?? `sockbus ${command ?? ''}`.trim(), brokerUid };
   switch (command) {
     case 'pub': {
       const [topic, data] = expectArguments(rest, 1, 2, 'pub TOPIC [DATA]');
       assertPublishable(topic!); // before connecting, so a typo is reported as such even with no broker
-      return publish(await connect(clientOptions), topic!, data, count ?? 1, { headers, retain: values.retain });
+      return publish(await openClient(clientOptions), topic!, data, count ?? 1, { headers, retain: values.retain });
     }
     case 'sub': {
       const [pattern] = expectArguments(rest, 1, 1, 'sub PATTERN');
       assertValidPattern(pattern);
-      return subscribe(await connect(clientOptions), pattern, { count, queue: values.queue, json: values.json });
+      return subscribe(await openClient(clientOptions), pattern, { count, queue: values.queue, json: values.json });
     }
     case 'req': {
       const [topic, data] = expectArguments(rest, 1, 2, 'req TOPIC [DATA]');
       assertPublishable(topic!);
       const timeout = values.timeout === undefined ? undefined : parsePositive('--timeout', values.timeout);
-      await request(await connect(clientOptions), topic!, data, { headers, timeout });
+      await request(await openClient(clientOptions), topic!, data, { headers, timeout });
       return 0;
     }
     case 'reply': {
       const [pattern, data] = expectArguments(rest, 1, 2, 'reply PATTERN [DATA]');
       assertValidPattern(pattern);
-      return reply(await connect(clientOptions), pattern, data, { count, queue: values.queue });
+      return reply(await openClient(clientOptions), pattern, data, { count, queue: values.queue });
     }
     case 'monitor': {
       expectArguments(rest, 0, 0, 'monitor');
       const intervalMs = values.interval === undefined ? 1000 : parsePositive('--interval', values.interval);
-      return monitor(await connect(clientOptions), { intervalMs, count });
+      return monitor(await openClient(clientOptions), { intervalMs, count });
     }
     case 'stats':
     case 'clients': {
       expectArguments(rest, 0, 0, command);
-      const client = await connect(clientOptions);
+      const client = await openClient(clientOptions);
       const stats = await client.brokerStats();
       await client.close();
       const shown = command === 'clients' ? stats['clients'] : stats;
-      if (values.json) process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+      if (values.json) process.stdout.write(`${toJsonText(shown)}\n`);
       else process.stdout.write(command === 'clients' ? formatTable(shown as Array<Record<string, unknown>>) : formatStats(stats));
       return 0;
     }
@@ -111,6 +119,7 @@ function parseCommandLine(argv: string[]) {
         timeout: { type: 'string' },
         interval: { type: 'string' },
         name: { type: 'string' },
+        'broker-uid': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -158,8 +167,8 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`sockbus: ${error.message}\n\n${USAGE}`);
       process.exit(2);
     }
-    const message = error instanceof SockbusError ? error.message : (error as Error).stack ?? String(error);
-    process.stderr.write(`sockbus: ${message}\n`);
+    const message = error instanceof SockbusError ? describeError(error) : (error as Error).stack ?? String(error);
+    process.stderr.write(`sockbus: ${escapeControls(message)}\n`);
     process.exit(1);
   },
 );

@@ -18,6 +18,8 @@ import {
   type Headers,
   type ReplyError,
 } from '../protocol/index.js';
+import type net from 'node:net';
+import { checkBroker, type BrokerCheck } from './broker-trust.js';
 import { connectionInfo, type ClientEvents, type ClientInfo, type ClientState } from './events.js';
 import { Message, type Responder } from './message.js';
 import { OfflineQueue } from './offline-queue.js';
@@ -49,7 +51,7 @@ export interface ClientCounters {
   received: number;
   /** Messages the broker discarded for this client (its buffer was full). */
   droppedByBroker: number;
-  /** Messages this client discarded: offline queue, pending bound or unread iterator full. */
+  /** Messages this client discarded: offline queue, pending bound, unread iterator full, or a frame it could not decode. */
   droppedByClient: number;
   /** Publishes sent to a broker that went away before confirming them: they may or may not have arrived. */
   unconfirmed: number;
@@ -57,6 +59,9 @@ export interface ClientCounters {
   /** Replies that came after their request was settled, by an earlier reply or a timeout. */
   lateReplies: number;
 }
+
+/** A session that lasted this long was a good one: the backoff starts afresh after it. */
+const STABLE_SESSION_MS = 1000;
 
 /** Connects to the broker; rejects if none answers, unless `waitForBroker` is set. */
 export async function connect(options: ClientOptions = {}): Promise<Client> {
@@ -98,6 +103,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private markClosed!: (error: SockbusError | undefined) => void;
   private markStarted!: () => void;
   private readonly options: ResolvedClientOptions;
+  private warnedWeakCheck = false;
 
   /** Starts connecting at once; listen for `connect` or await `started`. */
   constructor(options: ClientOptions = {}) {
@@ -233,10 +239,13 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         session = await Session.open({
           ...this.options,
           onMessage: (message) => this.receive(message),
-          onUndecodable: (error) => this.emit('error', error),
+          onUndecodable: (error) => this.skipUndecodable(error),
+          checkBroker: (socket) => this.checkBroker(socket),
         });
       } catch (error) {
         const reason = error as SockbusError;
+        // Said every time: a user must see that an impostor holds the socket, not only a retry that never succeeds.
+        if (everConnected && reason.code === ErrorCode.UntrustedBroker) this.emit('error', reason);
         const failedFile = await socketFileIdentity(this.options.path);
         const delay = this.shouldRetry(everConnected, reason) ? this.options.reconnectPolicy(attempt++) : null;
         if (delay === null) return this.giveUp(reason, everConnected);
@@ -247,9 +256,9 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         session.abort(new SockbusError(ErrorCode.ClientClosed, 'the client was closed'));
         return;
       }
-      attempt = 0;
       this.attach(session, everConnected);
       everConnected = true;
+      const openedAt = Date.now();
       const reason = await session.closed;
       this.session = null;
       this.reportUnconfirmed(session);
@@ -261,6 +270,12 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       this.setState('reconnecting');
       this.emit('disconnect', reason);
       if (!this.options.reconnect) return this.giveUp(reason, true);
+      // A session that ends soon after its handshake counts as a failed attempt: a broker
+      // that welcomes and then sends a bad frame was redialled 56,624 times in 10 s.
+      if (Date.now() - openedAt >= STABLE_SESSION_MS) attempt = 0;
+      const delay = this.options.reconnectPolicy(attempt++);
+      if (delay === null) return this.giveUp(reason, true);
+      await this.waitBeforeRetry(delay, await socketFileIdentity(this.options.path));
     }
   }
 
@@ -368,6 +383,12 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     });
   }
 
+  /** A frame the client could not decode is most likely a delivery: lost to the application, so counted as dropped too. */
+  private skipUndecodable(error: SockbusError): void {
+    this.emit('error', error);
+    this.countClientDrop(1, error.message);
+  }
+
   private countClientDrop(count: number, reason: string): void {
     this.counters.droppedByClient += count;
     this.emit('dropped', { source: 'client', count, reason });
@@ -375,7 +396,8 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
 
   private shouldRetry(everConnected: boolean, reason: SockbusError): boolean {
     if (this.stateValue === 'closed') return false;
-    if (!everConnected && !this.options.waitForBroker) return false;
+    // The first connect reports an impostor at once, even to a client that waits for its broker.
+    if (!everConnected && (!this.options.waitForBroker || reason.code === ErrorCode.UntrustedBroker)) return false;
     // A broker that refuses our handshake will refuse it again.
     return reason.code !== ErrorCode.UnsupportedVersion;
   }
@@ -391,6 +413,21 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     this.subscriptions.clear();
     for (const wake of this.connectedWaiters.splice(0)) wake();
     this.markClosed(reason);
+  }
+
+  /** Why not to talk to the broker that accepted `socket`, or null; the weaker check without the addon is said once. */
+  private checkBroker(socket: net.Socket): SockbusError | null {
+    let check: BrokerCheck;
+    try {
+      check = checkBroker(socket, this.options.path, this.options.brokerTrust);
+    } catch (error) {
+      return new SockbusError(ErrorCode.UntrustedBroker, `cannot tell who runs the broker on ${this.options.path}: ${(error as Error).message}`, { cause: error });
+    }
+    if (check.weaker && !this.warnedWeakCheck) {
+      this.warnedWeakCheck = true;
+      this.emit('warning', new SockbusError(ErrorCode.CredentialsUnavailable, check.weaker));
+    }
+    return check.refusal;
   }
 
   /** The current session if it is usable, else the next one. */

@@ -15,7 +15,8 @@ export interface ConnectionInfo {
 export interface DroppedNotice {
   /**
    * `broker`: its buffer for this client was full; `client`: a local bound
-   * was reached; `connection`: publishes in flight when the connection to the
+   * was reached, or a frame from the broker could not be decoded;
+   * `connection`: publishes in flight when the connection to the
    * broker died, which may or may not have been delivered.
    */
   source: 'broker' | 'client' | 'connection';
@@ -35,8 +36,10 @@ export interface ClientEvents {
   status: [state: ClientState];
   /** Messages were lost, and how many. */
   dropped: [notice: DroppedNotice];
-  /** An error the broker reported, or one from a message handler. */
+  /** An error the broker reported, or one from a message handler; also a reconnect refused because the broker is untrusted. */
   error: [error: SockbusError];
+  /** Something works less well than it should; said once, e.g. the broker checked without the native addon. */
+  warning: [warning: SockbusError];
 }
 
 export function connectionInfo(welcome: Welcome): ConnectionInfo {

@@ -23,13 +23,23 @@ export interface HeartbeatOptions {
   timeoutMs: number;
   ping(): void;
   onTimeout(silentMs: number): void;
+  /**
+   * When the oldest question still awaiting its answer (a ping behind a
+   * flush, a stats request) was asked, by the clock, or null when none is.
+   * A peer that keeps talking but leaves it unanswered for as long as a
+   * silent one may stay silent is hung too: `onUnanswered` then ends it.
+   */
+  oldestUnanswered?(): { askedAt: number; what: string } | null;
+  onUnanswered?(what: string, waitedMs: number): void;
   clock?: Clock;
 }
 
 /**
  * Detects a peer that stopped answering (hung, or stopped with SIGSTOP):
  * a closed socket is noticed at once, a frozen process is not. Anything
- * heard from the peer counts as a sign of life.
+ * heard from the peer counts as a sign of life, but not as an answer: a
+ * question left unanswered past the same bound ends the peer as well, so a
+ * broker that talks and never answers pings cannot make flush() hang.
  */
 export class Heartbeat {
   private readonly clock: Clock;
@@ -59,11 +69,22 @@ export class Heartbeat {
   }
 
   private check(): void {
-    const silent = this.clock.now() - this.lastHeard;
-    if (silent >= this.options.intervalMs + this.options.timeoutMs) {
+    const now = this.clock.now();
+    const limit = this.options.intervalMs + this.options.timeoutMs;
+    const silent = now - this.lastHeard;
+    // Silence first: a silent peer's questions are unanswered too, and silence is the better diagnosis.
+    if (silent >= limit) {
       this.stop();
       this.options.onTimeout(silent);
-    } else if (silent >= this.options.intervalMs && !this.pinged) {
+      return;
+    }
+    const unanswered = this.options.oldestUnanswered?.();
+    if (unanswered && now - unanswered.askedAt >= limit) {
+      this.stop();
+      this.options.onUnanswered?.(unanswered.what, now - unanswered.askedAt);
+      return;
+    }
+    if (silent >= this.options.intervalMs && !this.pinged) {
       this.pinged = true;
       this.options.ping();
     }

@@ -5,5 +5,6 @@ export { Message, type RespondOptions, type RespondErrorOptions } from './messag
 export type { Reply } from './requests.js';
 export type { ClientEvents, ClientInfo, ClientState, ConnectionInfo, DroppedNotice } from './events.js';
 export type { ClientOptions } from './options.js';
+export { UntrustedBrokerError, type BrokerTrust, type UserIdentity } from './broker-trust.js';
 export { exponentialBackoff, type BackoffOptions, type ReconnectPolicy } from './backoff.js';
 export { ErrorCode, SockbusError, ProtocolError, type Headers, type Sender } from '../protocol/index.js';

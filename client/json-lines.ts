@@ -1,4 +1,5 @@
 import type { Message } from './message.js';
+import { escapeJson } from './terminal-escape.js';
 
 /**
  * One message as one JSON line. Values JSON cannot hold are spelled out:
@@ -11,9 +12,18 @@ export function messageToJsonLine(message: Message): string {
   return toJsonLine(line);
 }
 
-/** Any value as one line of JSON, with the same spelling of what JSON cannot hold. */
+/**
+ * Any value as one line of JSON, with the same spelling of what JSON cannot
+ * hold; C1 controls, bidi controls and line separators as \u escapes, so the
+ * line is also safe to show on a terminal (JSON.stringify escapes only C0).
+ */
 export function toJsonLine(value: unknown): string {
-  return JSON.stringify(value, jsonSafe);
+  return escapeJson(JSON.stringify(value, jsonSafe));
+}
+
+/** Indented JSON for people, escaped like toJsonLine. */
+export function toJsonText(value: unknown): string {
+  return escapeJson(JSON.stringify(value, jsonSafe, 2));
 }
 
 function jsonSafe(_key: string, value: unknown): unknown {

@@ -1,3 +1,4 @@
+import { escapeControls } from './terminal-escape.js';
 import type { Styles } from './terminal-format.js';
 
 /** The broker's stats at one moment. */
@@ -34,7 +35,7 @@ export const LINE_HEADER = 'time\tin/s\tout/s\tconnections\tsubscriptions\tdropp
 /** One sample as a tab-separated line, for pipes and logs. */
 export function monitorLine(current: Sample, previous: Sample | null): string {
   const { stats } = current;
-  return [
+  const fields = [
     new Date(current.atMs).toTimeString().slice(0, 8),
     Math.round(perSecond(current, previous, counter('messagesIn'))),
     Math.round(perSecond(current, previous, counter('messagesOut'))),
@@ -42,7 +43,8 @@ export function monitorLine(current: Sample, previous: Sample | null): string {
     stats['subscriptions'],
     stats['dropped'],
     Math.round(perSecond(current, previous, counter('dropped'))),
-  ].join('\t');
+  ];
+  return fields.map((field) => escapeControls(String(field))).join('\t');
 }
 
 /**
@@ -54,7 +56,7 @@ export function monitorScreen(current: Sample, previous: Sample | null, styles: 
   const rate = (key: string) => perSecond(current, previous, counter(key));
   const bridge = stats['bridge'] as Record<string, unknown> | undefined;
   const lines = [
-    `${styles.topic('sockbus monitor')}  ${stats['socket']}  ${stats['server']}  up ${uptime(Number(stats['uptimeSeconds']))}  ${styles.dim('(Ctrl-C quits)')}`,
+    `${styles.topic('sockbus monitor')}  ${escapeControls(String(stats['socket']))}  ${escapeControls(String(stats['server']))}  up ${uptime(Number(stats['uptimeSeconds']))}  ${styles.dim('(Ctrl-C quits)')}`,
     '',
     `  messages in   ${number(rate('messagesIn')).padStart(10)}/s   total ${number(Number(stats['messagesIn']))}`,
     `  messages out  ${number(rate('messagesOut')).padStart(10)}/s   total ${number(Number(stats['messagesOut']))}`,
@@ -65,12 +67,12 @@ export function monitorScreen(current: Sample, previous: Sample | null, styles: 
   ];
   if (bridge) {
     const state = bridge['connected'] ? 'connected' : styles.mark('DOWN');
-    lines.push(`  bridge        ${String(bridge['url'])} ${state}, exported ${number(Number(bridge['exported']))}, imported ${number(Number(bridge['imported']))}, not forwarded ${number(Number(bridge['notForwarded']))}`);
+    lines.push(`  bridge        ${escapeControls(String(bridge['url']))} ${state}, exported ${number(Number(bridge['exported']))}, imported ${number(Number(bridge['imported']))}, not forwarded ${number(Number(bridge['notForwarded']))}`);
   }
   lines.push('', styles.dim(`  ${'id'.padStart(5)}  ${'name'.padEnd(20)} ${'uid'.padStart(6)} ${'pid'.padStart(8)} ${'subs'.padStart(5)} ${'in/s'.padStart(9)} ${'out/s'.padStart(9)} ${'dropped'.padStart(8)} ${'pending'.padStart(9)}`));
   for (const row of busiestClients(current, previous).slice(0, Math.max(0, rows - lines.length - 1))) {
     lines.push(
-      `  ${String(row.client.id).padStart(5)}  ${row.client.name.slice(0, 20).padEnd(20)} ${String(row.client.uid ?? '').padStart(6)} ${String(row.client.pid ?? '').padStart(8)} ${String(row.client.subscriptions).padStart(5)} ${number(row.inRate).padStart(9)} ${number(row.outRate).padStart(9)} ${styled(row.client.dropped, styles).padStart(8)} ${number(row.client.pendingBytes).padStart(9)}`,
+      `  ${escapeControls(String(row.client.id)).padStart(5)}  ${escapeControls(String(row.client.name)).slice(0, 20).padEnd(20)} ${escapeControls(String(row.client.uid ?? '')).padStart(6)} ${escapeControls(String(row.client.pid ?? '')).padStart(8)} ${String(row.client.subscriptions).padStart(5)} ${number(row.inRate).padStart(9)} ${number(row.outRate).padStart(9)} ${styled(row.client.dropped, styles).padStart(8)} ${number(row.client.pendingBytes).padStart(9)}`,
     );
   }
   return lines.join('\n');

@@ -1,5 +1,6 @@
 import { resolveSocketPath } from '../protocol/index.js';
 import { exponentialBackoff, type ReconnectPolicy } from './backoff.js';
+import { resolveBrokerTrust, type BrokerTrust } from './broker-trust.js';
 
 export interface ClientOptions {
   /** Socket path of the broker. @default $SOCKBUS_SOCKET, else /tmp/sockbus.sock */
@@ -32,9 +33,16 @@ export interface ClientOptions {
   pingIntervalMs?: number;
   /** Further silence after that ping before the broker is taken for hung and the client reconnects. @default 5000 */
   pingTimeoutMs?: number;
+  /**
+   * A user, by uid or name, trusted to run the broker besides root and this
+   * process's own user. The client checks who listens on the socket (the
+   * kernel's peer credentials) before sending anything, on every connect,
+   * and refuses any other with UNTRUSTED_BROKER. @default $SOCKBUS_BROKER_UID, else none
+   */
+  brokerUid?: number | string;
 }
 
-export type ResolvedClientOptions = Required<Omit<ClientOptions, 'maxReconnectDelayMs'>>;
+export type ResolvedClientOptions = Required<Omit<ClientOptions, 'maxReconnectDelayMs' | 'brokerUid'>> & { brokerTrust: BrokerTrust };
 
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
   return {
@@ -52,5 +60,6 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
     pingIntervalMs: options.pingIntervalMs ?? 5000,
     pingTimeoutMs: options.pingTimeoutMs ?? 5000,
+    brokerTrust: resolveBrokerTrust(options.brokerUid, process.env),
   };
 }

@@ -1,9 +1,16 @@
-import { ErrorCode, SockbusError, type Headers, type Reply as ReplyMessage } from '../protocol/index.js';
+import { ErrorCode, SockbusError, type Headers, type Reply as ReplyMessage, type Sender } from '../protocol/index.js';
 
 /** The answer to a request. */
 export interface Reply<T = unknown> {
   data: T;
   headers?: Headers;
+  /**
+   * The responding process's uid and pid, as the kernel told the broker,
+   * like `message.sender`: no responder can set or forge it. Undefined when
+   * the broker does not say. Not enumerable, as on a message: it is about
+   * the answer, not part of it.
+   */
+  readonly sender?: Sender;
 }
 
 interface Pending {
@@ -46,7 +53,7 @@ export class PendingRequests {
     const request = this.take(message.requestId);
     if (!request) return this.onLate();
     if (message.error) request.reject(new SockbusError(message.error.code, message.error.message));
-    else request.resolve(message.headers ? { data: message.data, headers: message.headers } : { data: message.data });
+    else request.resolve(replyOf(message));
   }
 
   fail(id: number, error: SockbusError): void {
@@ -69,4 +76,10 @@ export class PendingRequests {
     clearTimeout(request.timer);
     return request;
   }
+}
+
+function replyOf({ data, headers, sender }: ReplyMessage): Reply {
+  const reply: Reply = headers ? { data, headers } : { data };
+  if (sender) Object.defineProperty(reply, 'sender', { value: sender, enumerable: false });
+  return reply;
 }

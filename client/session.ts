@@ -32,9 +32,11 @@ export interface SessionOptions {
   onMessage(message: BrokerMessage): void;
   /** A complete frame that could not be decoded; it is skipped and the session goes on. */
   onUndecodable(error: SockbusError): void;
+  /** Why not to talk to the process that accepted the connection, or null; asked before anything is sent. */
+  checkBroker(socket: net.Socket): SockbusError | null;
 }
 
-type Reply = { resolve(message: BrokerMessage): void; reject(error: SockbusError): void };
+type Reply = { resolve(message: BrokerMessage): void; reject(error: SockbusError): void; askedAt: number; what: string };
 
 /**
  * One connection to the broker, from a completed handshake until the socket
@@ -68,6 +70,10 @@ export class Session {
       ping: () => this.send(encodeBody({ kind: MessageKind.Ping, token: 0 })),
       onTimeout: (silentMs) =>
         this.abort(new SockbusError(ErrorCode.Timeout, `the broker on ${this.path} did not answer for ${silentMs} ms; it may be hung`)),
+      // Replies are kept in the order asked, so the first is the oldest.
+      oldestUnanswered: () => this.replies.values().next().value ?? null,
+      onUnanswered: (what, waitedMs) =>
+        this.abort(new SockbusError(ErrorCode.Timeout, `the broker on ${this.path} left ${what} unanswered for ${waitedMs} ms; it may be hung`)),
     });
     this.heartbeat.start();
     socket.on('data', () => this.heartbeat.heard());
@@ -126,6 +132,9 @@ export class Session {
         if (!session) fail(new SockbusError(ErrorCode.ConnectionClosed, `the broker on ${options.path} closed the connection during the handshake`));
       });
       socket.once('connect', () => {
+        // Before hello: an impostor must not learn even the client's name.
+        const refusal = options.checkBroker(socket);
+        if (refusal) return fail(refusal);
         const hello: EncodableMessage = { kind: MessageKind.Hello, version: PROTOCOL_VERSION, name: options.name, noEcho: options.noEcho };
         socket.write(encodeMessage(hello));
       });
@@ -175,11 +184,11 @@ export class Session {
 
   /** Resolves once the broker has processed everything sent before it. */
   async ping(): Promise<void> {
-    await this.request((token) => ({ kind: MessageKind.Ping, token }));
+    await this.request('a ping', (token) => ({ kind: MessageKind.Ping, token }));
   }
 
   async stats(): Promise<Record<string, unknown>> {
-    const reply = await this.request((token) => ({ kind: MessageKind.StatsRequest, token }));
+    const reply = await this.request('a stats request', (token) => ({ kind: MessageKind.StatsRequest, token }));
     return reply.kind === MessageKind.Stats ? reply.stats : {};
   }
 
@@ -221,11 +230,12 @@ export class Session {
     );
   }
 
-  private request(build: (token: number) => EncodableMessage): Promise<BrokerMessage> {
+  /** Asks the broker something it must answer; the heartbeat ends a session that leaves it unanswered too long. */
+  private request(what: string, build: (token: number) => EncodableMessage): Promise<BrokerMessage> {
     if (this.closeReason) return Promise.reject(this.closeReason);
     const token = this.nextToken++;
     return new Promise((resolve, reject) => {
-      this.replies.set(token, { resolve, reject });
+      this.replies.set(token, { resolve, reject, askedAt: Date.now(), what });
       this.send(encodeBody(build(token)));
     });
   }

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import type { Message } from './message.js';
+import { escapeControls, escapeLayout, hasControls } from './terminal-escape.js';
 
 /** ANSI styles, or none when colour is off (NO_COLOR, or not a terminal). */
 export interface Styles {
@@ -28,12 +29,25 @@ export function wantsColor(stream: NodeJS.WriteStream, environment: NodeJS.Proce
  */
 export function messageToTerminalLine(message: Message, styles: Styles, now = new Date()): string {
   const time = styles.dim(now.toTimeString().slice(0, 8) + '.' + String(now.getMilliseconds()).padStart(3, '0'));
-  const data = inspect(message.data, { colors: styles.colors, depth: 6, breakLength: Infinity, compact: true });
-  const parts = [time, styles.topic(message.topic), data];
-  for (const [key, value] of Object.entries(message.headers ?? {})) parts.push(styles.dim(`${key}=${value}`));
+  const parts = [time, styles.topic(escapeControls(message.topic)), inspectSafely(message.data, styles.colors)];
+  for (const [key, value] of Object.entries(message.headers ?? {})) parts.push(styles.dim(`${escapeControls(key)}=${escapeControls(String(value))}`));
   if (message.retained) parts.push(styles.mark('[retained]'));
   if (message.isRequest) parts.push(styles.mark('[request]'));
   const sender = message.sender;
-  if (sender) parts.push(styles.dim(`(uid ${sender.uid}${sender.pid === null ? '' : `, pid ${sender.pid}`})`));
+  if (sender) parts.push(styles.dim(escapeControls(`(uid ${sender.uid}${sender.pid === null ? '' : `, pid ${sender.pid}`})`)));
   return parts.join(' ');
+}
+
+/**
+ * The data as util.inspect shows it, which escapes controls inside strings
+ * but leaves bidi controls and line separators; should it ever leave a
+ * control raw (a type it prints without quoting), the data is shown
+ * uncoloured with everything escaped, since colour codes and a peer's
+ * controls could not then be told apart.
+ */
+function inspectSafely(data: unknown, colors: boolean): string {
+  const options = { depth: 6, breakLength: Infinity, compact: true } as const;
+  const plain = inspect(data, { ...options, colors: false });
+  if (hasControls(escapeLayout(plain))) return escapeControls(plain);
+  return escapeLayout(colors ? inspect(data, { ...options, colors }) : plain);
 }

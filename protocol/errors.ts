@@ -24,8 +24,12 @@ export const ErrorCode = {
   SlowConsumer: 'SLOW_CONSUMER',
   /** The access policy does not let this peer publish or subscribe there. */
   AccessDenied: 'ACCESS_DENIED',
-  /** A connection already holds as many subscriptions as the broker allows. */
+  /** A connection already holds as many subscriptions (or bytes of patterns) as the broker allows, or its user does. */
   TooManySubscriptions: 'TOO_MANY_SUBSCRIPTIONS',
+  /** A pattern has more tokens or `*` wildcards than the broker allows. */
+  PatternTooComplex: 'PATTERN_TOO_COMPLEX',
+  /** The user's clients together hold their whole memory share of the broker. */
+  OverMemoryShare: 'OVER_MEMORY_SHARE',
   /** The broker already serves as many connections as it allows. */
   TooManyConnections: 'TOO_MANY_CONNECTIONS',
   SocketPathTooLong: 'SOCKET_PATH_TOO_LONG',
@@ -37,6 +41,8 @@ export const ErrorCode = {
   Timeout: 'TIMEOUT',
   /** A subscription's handler threw; the client reports it and goes on. */
   HandlerFailed: 'HANDLER_FAILED',
+  /** A connection asks for more than its user's rate allows, and does not wait for the answers. */
+  RateLimited: 'RATE_LIMITED',
   /** A connection already has as many requests awaiting an answer as the broker allows. */
   TooManyRequests: 'TOO_MANY_REQUESTS',
   /** A request matched no subscriber, so nobody could answer it. */
@@ -51,6 +57,8 @@ export const ErrorCode = {
   InvalidPolicy: 'INVALID_POLICY',
   /** Peer credentials are needed (for --acl or a group name) and the native addon is not available. */
   CredentialsUnavailable: 'CREDENTIALS_UNAVAILABLE',
+  /** The process listening on the socket runs as a user the client does not trust (not root, not itself, not brokerUid). */
+  UntrustedBroker: 'UNTRUSTED_BROKER',
   /** The socket's directory could let another user replace or intercept the socket. */
   UnsafeSocketDirectory: 'UNSAFE_SOCKET_DIRECTORY',
   /** The broker cannot read or write its `--state` file, so it does not start. */

@@ -151,6 +151,8 @@ export interface Reply {
   data: unknown;
   headers?: Headers;
   error?: ReplyError;
+  /** Who answered, from the responder's peer credentials as the broker read them; absent from brokers that do not say. */
+  sender?: Sender;
 }
 
 export interface Ping {
@@ -409,20 +411,24 @@ export function decodeBrokerMessage(body: Buffer): BrokerMessage {
       };
       const info = optionalMap(fields, 4, 'message info');
       if (info) delivery.info = info as DeliveryInfo;
-      const sender = fields[5];
-      if (Array.isArray(sender)) delivery.sender = senderOf(sender);
+      const sender = senderOf(fields[5], 'a message');
+      if (sender) delivery.sender = sender;
       return delivery;
     }
     case MessageKind.Reply: {
       const headers = fields[3];
       const error = optionalMap(fields, 4, 'reply error');
-      return {
+      const reply: Reply = {
         kind,
         requestId: field(fields, 1, 'id', 'reply'),
         data: fields[2],
         headers: headers ? (headers as Headers) : undefined,
         error: error ? replyError(error) : undefined,
       };
+      // [uid, pid] as in a message's sender (§3.7); nil or missing from a broker that does not send it.
+      const sender = senderOf(fields[5], 'a reply');
+      if (sender) reply.sender = sender;
+      return reply;
     }
     case MessageKind.Ping:
     case MessageKind.Pong:
@@ -447,10 +453,15 @@ export function decodeBrokerMessage(body: Buffer): BrokerMessage {
   }
 }
 
-/** A sender element, `[uid, pid]` or `[uid, pid, via]`. */
-export function senderOf(element: unknown[]): Sender {
-  const sender: Sender = { uid: element[0] as number, pid: (element[1] as number | null) ?? null };
-  if (typeof element[2] === 'string') sender.via = element[2];
+/** A sender element, `[uid, pid]` or `[uid, pid, via]`; undefined when nil or absent. */
+export function senderOf(element: unknown, what: string): Sender | undefined {
+  if (element === undefined || element === null) return undefined;
+  const [uid, pid, via] = Array.isArray(element) ? element : [];
+  if (!Number.isSafeInteger(uid) || !(pid === null || pid === undefined || Number.isSafeInteger(pid)) || !(via === undefined || typeof via === 'string')) {
+    throw invalid(`${what}'s sender is [uid, pid] or [uid, pid, via]`);
+  }
+  const sender: Sender = { uid: uid as number, pid: (pid as number | null | undefined) ?? null };
+  if (via !== undefined) sender.via = via as string;
   return sender;
 }
 

@@ -3,22 +3,24 @@ import { emit, runAgent, sleep, task } from './agent-io.js';
 import { frameOfBody, RawConnection } from './wire.js';
 
 /**
- * A well-behaved client on a slow link: one large publish written in
- * small chunks, each sent as soon as the socket takes it, spaced so the
- * whole frame takes longer than the broker's frame timeout.
+ * A well-behaved client writing through a small buffer (like bufio): a
+ * stream of publishes sent in fixed-size chunks, so frames straddle chunk
+ * boundaries and the broker's decoder is almost never empty. Each frame
+ * completes quickly; the whole stream takes longer than the frame timeout.
  */
 interface SlowTask {
   path: string;
   topic: string;
+  frameCount: number;
   payloadBytes: number;
   chunkBytes: number;
   spacingMs: number;
 }
 
 runAgent(async () => {
-  const { path, topic, payloadBytes, chunkBytes, spacingMs } = task<SlowTask>();
+  const { path, topic, frameCount, payloadBytes, chunkBytes, spacingMs } = task<SlowTask>();
   const connection = await RawConnection.open(path, { name: 'slow-writer' });
-  const frame = frameOfBody(pack([3, topic, Buffer.alloc(payloadBytes, 7)]));
+  const frame = Buffer.concat(Array.from({ length: frameCount }, (_, index) => frameOfBody(pack([3, topic, Buffer.alloc(payloadBytes, index)]))));
   const began = Date.now();
   for (let offset = 0; offset < frame.length && !connection.closed; offset += chunkBytes) {
     connection.sendBytes(frame.subarray(offset, offset + chunkBytes));

@@ -11,14 +11,16 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <node_api.h>
 
-#define MAX_GROUPS 256
 #define LOOKUP_BUFFER 16384
+/* Room for this many groups on the first try; more are read on a second try at the size the kernel asks for. */
+#define INITIAL_GROUPS 64
 
 static napi_value throw_errno(napi_env env, const char *what) {
   char message[256];
@@ -53,7 +55,42 @@ static napi_value null_value(napi_env env) {
   return result;
 }
 
-/* peerCredentials(fd) -> { uid, gid, pid, groups }; pid is -1 where the platform cannot tell. */
+#if defined(SO_PEERGROUPS) && defined(__linux__)
+/*
+ * The peer's supplementary groups, however many it has (Linux allows 65536).
+ * A buffer too small fails with ERANGE and the size needed in *length; the
+ * list is fixed at connect time, so the second try fits. Returns 0, or -1
+ * with errno set: a caller must not go on as if the peer had no groups, or
+ * the policy's group deny rules would not apply to it.
+ */
+static int read_peer_groups(int fd, gid_t **groups, int *count) {
+  socklen_t size = INITIAL_GROUPS * sizeof(gid_t);
+  for (int attempt = 0; attempt < 3; attempt++) {
+    gid_t *buffer = malloc(size > 0 ? size : sizeof(gid_t));
+    if (!buffer) {
+      errno = ENOMEM;
+      return -1;
+    }
+    socklen_t length = size;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buffer, &length) == 0) {
+      *groups = buffer;
+      *count = (int)(length / sizeof(gid_t));
+      return 0;
+    }
+    int error = errno;
+    free(buffer);
+    if (error != ERANGE || length <= size) {
+      errno = error;
+      return -1;
+    }
+    size = length;
+  }
+  errno = ERANGE;
+  return -1;
+}
+#endif
+
+/* peerCredentials(fd) -> { uid, gid, pid, groups }; pid is -1 where the platform cannot tell. Throws when any of it cannot be read. */
 static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   int64_t fd;
   if (!read_int_argument(env, info, &fd)) {
@@ -61,7 +98,7 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
     return NULL;
   }
   double uid, gid, pid = -1;
-  gid_t groups[MAX_GROUPS];
+  gid_t *groups = NULL;
   int group_count = 0;
 #if defined(SO_PEERCRED) && defined(__linux__)
   struct ucred credentials;
@@ -71,8 +108,7 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   gid = credentials.gid;
   pid = credentials.pid;
 #ifdef SO_PEERGROUPS
-  socklen_t groups_length = sizeof groups;
-  if (getsockopt((int)fd, SOL_SOCKET, SO_PEERGROUPS, groups, &groups_length) == 0) group_count = groups_length / sizeof(gid_t);
+  if (read_peer_groups((int)fd, &groups, &group_count) != 0) return throw_errno(env, "SO_PEERGROUPS");
 #endif
 #else
   uid_t peer_uid;
@@ -88,7 +124,42 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "pid", number(env, pid));
   napi_create_array_with_length(env, group_count, &group_array);
   for (int index = 0; index < group_count; index++) napi_set_element(env, group_array, index, number(env, groups[index]));
+  free(groups);
   napi_set_named_property(env, result, "groups", group_array);
+  return result;
+}
+
+/*
+ * peerProcess(fd) -> { uid, gid, pid }: who is at the other end, without the
+ * groups. A client asks this of its connected socket, where the kernel
+ * answers with the credentials of the process that listens, the broker.
+ */
+static napi_value peer_process(napi_env env, napi_callback_info info) {
+  int64_t fd;
+  if (!read_int_argument(env, info, &fd)) {
+    napi_throw_type_error(env, NULL, "peerProcess(fd): fd must be a number");
+    return NULL;
+  }
+  double uid, gid, pid = -1;
+#if defined(SO_PEERCRED) && defined(__linux__)
+  struct ucred credentials;
+  socklen_t length = sizeof credentials;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return throw_errno(env, "SO_PEERCRED");
+  uid = credentials.uid;
+  gid = credentials.gid;
+  pid = credentials.pid;
+#else
+  uid_t peer_uid;
+  gid_t peer_gid;
+  if (getpeereid((int)fd, &peer_uid, &peer_gid) != 0) return throw_errno(env, "getpeereid");
+  uid = peer_uid;
+  gid = peer_gid;
+#endif
+  napi_value result;
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "uid", number(env, uid));
+  napi_set_named_property(env, result, "gid", number(env, gid));
+  napi_set_named_property(env, result, "pid", number(env, pid));
   return result;
 }
 
@@ -124,12 +195,36 @@ static napi_value group_id(napi_env env, napi_callback_info info) {
   return number(env, found->gr_gid);
 }
 
+/*
+ * raiseFileLimit() -> { soft, hard }: raises this process's soft limit on
+ * open files to its hard limit (a broker serves one descriptor per client)
+ * and says what the limits are now. Node has no setrlimit of its own.
+ */
+static napi_value raise_file_limit(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return throw_errno(env, "getrlimit(RLIMIT_NOFILE)");
+  if (limit.rlim_cur < limit.rlim_max) {
+    struct rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  napi_value result;
+  napi_create_object(env, &result);
+  /* RLIM_INFINITY does not fit a double exactly; any huge number means "no limit" to the caller. */
+  napi_set_named_property(env, result, "soft", number(env, limit.rlim_cur == RLIM_INFINITY ? 1e15 : (double)limit.rlim_cur));
+  napi_set_named_property(env, result, "hard", number(env, limit.rlim_max == RLIM_INFINITY ? 1e15 : (double)limit.rlim_max));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor functions[] = {
     {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_default, NULL},
+    {"peerProcess", NULL, peer_process, NULL, NULL, NULL, napi_default, NULL},
     {"userName", NULL, user_name, NULL, NULL, NULL, napi_default, NULL},
     {"userId", NULL, user_id, NULL, NULL, NULL, napi_default, NULL},
     {"groupId", NULL, group_id, NULL, NULL, NULL, napi_default, NULL},
+    {"raiseFileLimit", NULL, raise_file_limit, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
   return exports;

@@ -16,7 +16,9 @@ Run as a program for a small command line: python3 sockbus.py --help
 
 import json
 import os
+import pwd
 import random
+import re
 import socket
 import struct
 import sys
@@ -27,6 +29,7 @@ import msgpack
 
 PROTOCOL_VERSION = 1
 DEFAULT_PATH = "/tmp/sockbus.sock"
+BROKER_UID_VARIABLE = "SOCKBUS_BROKER_UID"
 
 # Message kinds (PROTOCOL.md section 3).
 HELLO, WELCOME, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, MESSAGE = 1, 2, 3, 4, 5, 6
@@ -49,6 +52,46 @@ class SockbusError(Exception):
 def socket_path(path=None):
     """The broker's socket: the argument, else $SOCKBUS_SOCKET, else /tmp/sockbus.sock (section 1)."""
     return path or os.environ.get("SOCKBUS_SOCKET") or DEFAULT_PATH
+
+
+_UNSAFE = re.compile("[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text):
+    """A peer's text for a terminal: controls, bidi controls and line separators escaped, so it cannot forge a line."""
+    def escaped(match):
+        character = match.group()
+        code = ord(character)
+        return _NAMED.get(character) or ("\\x%02x" % code if code <= 0xFF else "\\u%04x" % code)
+    return _UNSAFE.sub(escaped, str(text))
+
+
+def _user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def _describe_user(uid):
+    name = _user_name(uid)
+    return "uid %d" % uid if name is None else "%s (uid %d)" % (name, uid)
+
+
+def _resolve_broker_uid(broker_uid, option_name):
+    """The uid trusted to run the broker besides root and ourselves: broker_uid, else $SOCKBUS_BROKER_UID; (uid, label) or (None, None)."""
+    given, label = broker_uid, option_name
+    if given is None:
+        given, label = os.environ.get(BROKER_UID_VARIABLE) or None, "$" + BROKER_UID_VARIABLE
+    if given is None:
+        return None, None
+    if isinstance(given, int) or str(given).isdigit():
+        return int(given), label
+    try:
+        return pwd.getpwnam(given).pw_uid, label
+    except KeyError:
+        raise SockbusError("UNTRUSTED_BROKER", '%s "%s" names no user on this system' % (label, given))
 
 
 def pattern_matches(pattern, topic):
@@ -105,6 +148,27 @@ class Message:
         return self._reply_to
 
 
+class Reply(tuple):
+    """The answer to a request: unpacks as (data, headers), and says who answered.
+
+    sender is {"uid", "pid"} from the responder's kernel credentials, as the
+    broker stamped them (section 3.12), or None when the broker does not say.
+    """
+
+    def __new__(cls, data, headers, sender):
+        reply = super().__new__(cls, (data, headers))
+        reply.sender = {"uid": sender[0], "pid": sender[1]} if sender else None
+        return reply
+
+    @property
+    def data(self):
+        return self[0]
+
+    @property
+    def headers(self):
+        return self[1]
+
+
 class Subscription:
     def __init__(self, client, subscription_id, pattern, callback, queue):
         self.id = subscription_id
@@ -141,12 +205,16 @@ class Client:
     Callbacks run on the client's reader thread, one at a time, in order.
     """
 
-    def __init__(self, path=None, name="", reconnect=True, max_reconnect_delay=2.0, on_error=None, on_reconnect=None):
+    def __init__(self, path=None, name="", reconnect=True, max_reconnect_delay=2.0, on_error=None, on_reconnect=None, broker_uid=None, option_name="broker_uid"):
         self.path = socket_path(path)
+        # Who may run the broker besides root and this user (section 1): anyone else is refused before hello.
+        self.broker_uid, self._broker_uid_label = _resolve_broker_uid(broker_uid, option_name)
+        self._option_name = option_name
+        self._warned_weak_check = False
         self.name = name
         self.reconnect = reconnect
         self.max_reconnect_delay = max_reconnect_delay
-        self.on_error = on_error or (lambda error: print("sockbus: %s" % error, file=sys.stderr))
+        self.on_error = on_error or (lambda error: print("sockbus: %s" % escape_controls(error), file=sys.stderr))
         self.on_reconnect = on_reconnect or (lambda: None)
         self.welcome = None
         # Messages that could not be written because the connection was down: counted, not buffered.
@@ -183,7 +251,7 @@ class Client:
         self._send([UNSUBSCRIBE, subscription.id])
 
     def request(self, topic, data, timeout=5.0, headers=None):
-        """Returns the first reply as (data, headers); raises SockbusError for NO_RESPONDERS, TIMEOUT or an error reply."""
+        """Returns the first reply, a Reply: (data, headers), and .sender; raises SockbusError for NO_RESPONDERS, TIMEOUT or an error reply."""
         with self._state_lock:
             request_id = self._take_id()
             pending = self._pending[request_id] = _Pending()
@@ -230,6 +298,11 @@ class Client:
             raise SockbusError("BROKER_UNAVAILABLE", "no broker is listening on %s (is sockbusd running?)" % self.path)
         except PermissionError:
             raise SockbusError("BROKER_UNAVAILABLE", "permission denied connecting to %s" % self.path)
+        try:
+            self._check_broker(sock)
+        except BaseException:
+            sock.close()
+            raise
         sock.settimeout(5.0)
         sock.sendall(_frame([HELLO, {"version": PROTOCOL_VERSION, "name": self.name}]))
         reader = _FrameReader(sock)
@@ -246,6 +319,25 @@ class Client:
             subscriptions = list(self._subscriptions.values())
         for subscription in subscriptions:
             self._send(subscription._subscribe_message())
+
+    def _check_broker(self, sock):
+        """Anyone may bind the socket path while the broker is down: ask the kernel who listens before sending anything."""
+        if hasattr(socket, "SO_PEERCRED"):
+            credentials = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            _pid, uid, _gid = struct.unpack("3i", credentials)
+        else:
+            # Weaker: the file's owner is whoever bound it, but it could change between this and connect().
+            uid = os.lstat(self.path).st_uid
+            if not self._warned_weak_check:
+                self._warned_weak_check = True
+                print("sockbus: warning: cannot ask the kernel who runs the broker on %s (no SO_PEERCRED here); "
+                      "trusting it by the socket file's owner instead, a weaker check" % self.path, file=sys.stderr)
+        if uid in (0, os.getuid(), self.broker_uid):
+            return
+        runs = "the broker on %s runs as %s" % (self.path, _describe_user(uid))
+        if self.broker_uid is None:
+            raise SockbusError("UNTRUSTED_BROKER", "%s, not root or you; pass %s to trust it" % (runs, self._option_name))
+        raise SockbusError("UNTRUSTED_BROKER", "%s, not %s as %s asks, nor root or you" % (runs, _describe_user(self.broker_uid), self._broker_uid_label))
 
     def _read_forever(self):
         while True:
@@ -268,7 +360,11 @@ class Client:
             try:
                 self._open()
                 return True
-            except (SockbusError, OSError, EOFError):
+            except SockbusError as error:
+                if error.code == "UNTRUSTED_BROKER":
+                    self.on_error(error)  # said every time: an impostor holds the socket
+                continue
+            except (OSError, EOFError):
                 continue
         return False
 
@@ -285,7 +381,8 @@ class Client:
             if error:
                 pending.settle(error=SockbusError(error["code"], error["message"]))
             else:
-                pending.settle(answer=(message[2], (message[3] if len(message) > 3 else None) or {}))
+                headers = (message[3] if len(message) > 3 else None) or {}
+                pending.settle(answer=Reply(message[2], headers, message[5] if len(message) > 5 else None))
         elif kind == PING:
             self._send([PONG, message[1]])
         elif kind == PONG:
@@ -385,7 +482,7 @@ class _FrameReader:
 
 # -- a small command line, mirroring the sockbus CLI ------------------------
 
-USAGE = """usage: sockbus.py [--socket PATH] [--name NAME] COMMAND ...
+USAGE = """usage: sockbus.py [--socket PATH] [--name NAME] [--broker-uid USER] COMMAND ...
   pub TOPIC [JSON] [--retain]       publish (JSON if it parses, else a string)
   sub PATTERN [--count N] [--queue NAME]
                                     print one JSON line per message
@@ -419,7 +516,7 @@ def _message_line(message):
 
 def main(argv):
     options, words = {}, []
-    flags = {"--socket", "--name", "--count", "--queue", "--timeout"}
+    flags = {"--socket", "--name", "--count", "--queue", "--timeout", "--broker-uid"}
     iterator = iter(argv)
     for word in iterator:
         if word in flags:
@@ -437,9 +534,10 @@ def main(argv):
     command, arguments = words[0], words[1:]
     count = int(options["--count"]) if options.get("--count") else None
     try:
-        client = connect(options.get("--socket"), options.get("--name", "sockbus.py " + command))
+        client = connect(options.get("--socket"), options.get("--name", "sockbus.py " + command),
+                         broker_uid=options.get("--broker-uid"), option_name="--broker-uid")
     except SockbusError as error:
-        print("sockbus.py: %s" % error.message, file=sys.stderr)
+        print("sockbus.py: %s" % escape_controls(error.message), file=sys.stderr)
         return 1
     done = threading.Event()
     seen = [0]
@@ -475,7 +573,7 @@ def main(argv):
             print(USAGE, end="", file=sys.stderr)
             return 2
     except SockbusError as error:
-        print("sockbus.py: %s" % error.message, file=sys.stderr)
+        print("sockbus.py: %s" % escape_controls(error.message), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

@@ -163,7 +163,8 @@ describe('bad input against a live broker', () => {
   });
 
   it('a connection past --max-connections gets a clear error, then is closed; the others carry on', async () => {
-    const broker = await startBroker({ args: ['--max-connections', '3'] });
+    // All four are root's: let one user take every slot, to reach the broker-wide limit.
+    const broker = await startBroker({ args: ['--max-connections', '3', '--max-connections-per-uid', '3'] });
     const others = await bystanders(broker); // two connections
     const third = await RawConnection.open(broker.socketPath);
     const fourth = await RawConnection.open(broker.socketPath, { hello: false });

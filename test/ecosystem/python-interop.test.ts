@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { restartBroker, startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount, waitForSubscriptions } from '../helpers/clients.js';
 import { Child, PROJECT_ROOT, track } from '../helpers/processes.js';
+import { BOB, readableCopyOfProject } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
+import { brokerAsBob, fakeBrokerAs, sharedDirectory, who } from '../security/impostors.js';
+import { FakeBroker } from '../client/fake-broker.js';
 
 /** Debian's python3, which has python3-msgpack; a python3 earlier on PATH (pyenv) may not. */
 const PYTHON = '/usr/bin/python3';
@@ -16,9 +19,9 @@ function python(args: string[]): Child {
 }
 
 /** A Python program using the client as a library. */
-function pythonScript(code: string, args: string[]): Child {
+function pythonScript(code: string, args: string[], environment: NodeJS.ProcessEnv = {}): Child {
   const program = `import sys\nsys.path.insert(0, ${JSON.stringify(join(PROJECT_ROOT, 'clients/python'))})\nimport sockbus\n${code}`;
-  return track(new Child(spawn(PYTHON, ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })));
+  return track(new Child(spawn(PYTHON, ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...environment } })));
 }
 
 describe('the Python client, written from PROTOCOL.md, against the TypeScript one', () => {
@@ -87,6 +90,76 @@ bus.close()`,
     expect(await ts.request('py.upper', 'answer')).toEqual({ data: 'ANSWER' });
     await responder.waitForExit();
     expect(responder.stdout).toBe('{"topic":"py.upper","data":"answer","headers":{}}\n');
+  });
+
+  it('Python refuses a broker run by another user before sending anything, and trusts the one broker_uid or $SOCKBUS_BROKER_UID names (row: impostor broker)', async () => {
+    const copy = readableCopyOfProject();
+    const socketPath = join(sharedDirectory(), 'bus.sock');
+    const fake = await fakeBrokerAs(BOB, copy, socketPath);
+    const refused = pythonScript(
+      `try:
+    sockbus.connect(sys.argv[1], "secret name")
+except sockbus.SockbusError as error:
+    print(error.code, error.message)`,
+      [socketPath],
+    );
+    await refused.waitForExit();
+    expect([refused.stdout, refused.stderr]).toEqual([`UNTRUSTED_BROKER the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass broker_uid to trust it\n`, '']);
+    const cli = python(['--socket', socketPath, 'pub', 'x', '1']);
+    await cli.waitForExit();
+    expect([cli.exitCode, cli.stderr]).toEqual([1, `sockbus.py: the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass --broker-uid to trust it\n`]);
+    expect(await fake.seen(2)).toEqual({ connections: 2, closed: 2, bytes: 0 });
+
+    const bobs = await brokerAsBob(copy);
+    const inbox = await collect(await connectClient(bobs.socketPath, { brokerUid: BOB }), 'py.>');
+    const trusting = pythonScript(
+      `bus = sockbus.connect(sys.argv[1], broker_uid=sys.argv[2])
+bus.publish("py.trusted", "by broker_uid")
+bus.flush()
+bus.close()
+bus = sockbus.connect(sys.argv[1])
+bus.publish("py.trusted", "by the environment")
+bus.flush()
+bus.close()`,
+      [bobs.socketPath, BOB],
+      { SOCKBUS_BROKER_UID: BOB },
+    );
+    await trusting.waitForExit();
+    expect([trusting.exitCode, trusting.stderr]).toEqual([0, '']);
+    await waitForCount(inbox, 2);
+    expect(inbox.map((message) => message.data)).toEqual(['by broker_uid', 'by the environment']);
+  });
+
+  it('Python gives a reply\'s sender as reply.sender, and a reply still unpacks as (data, headers) (row: reply sender)', async () => {
+    const broker = await FakeBroker.start({
+      onFrame: (connection, frame) => {
+        const options = frame[4] as { request?: number } | undefined;
+        if (frame[0] === 3 && options?.request !== undefined) connection.send([15, options.request, 'pong', { via: 'fake' }, null, [1234, 5678]]);
+      },
+    });
+    const asker = pythonScript(
+      `bus = sockbus.connect(sys.argv[1])
+reply = bus.request("ping", None)
+data, headers = reply
+print(data, headers, reply.data, reply.sender)
+bus.close()`,
+      [broker.path],
+    );
+    await asker.waitForExit();
+    expect([asker.stdout, asker.stderr]).toEqual(["pong {'via': 'fake'} pong {'uid': 1234, 'pid': 5678}\n", '']);
+  });
+
+  it('Python prints a responder\'s error message with its control characters escaped, and JSON with none raw (row: terminal escapes)', async () => {
+    const { socketPath } = await startBroker();
+    const ts = await connectClient(socketPath);
+    ts.subscribe('ask.fail', (message) => message.respondError('refused\x1b[2K\r\nsockbus.py: all good'));
+    ts.subscribe('ask.data', (message) => message.respond('answer\u2028\x85\x1b[2K'));
+    await ts.flush();
+    const refused = python(['--socket', socketPath, 'req', 'ask.fail']);
+    const answered = python(['--socket', socketPath, 'req', 'ask.data']);
+    await Promise.all([refused.waitForExit(), answered.waitForExit()]);
+    expect([refused.exitCode, refused.stderr]).toEqual([1, 'sockbus.py: refused\\x1b[2K\\r\\nsockbus.py: all good\n']);
+    expect(answered.stdout).toBe('{"data":"answer\\u2028\\u0085\\u001b[2K","headers":{}}\n'); // json.dumps escapes all but ASCII
   });
 
   it('Python reconnects and resubscribes by itself after the broker is killed and restarted', async () => {

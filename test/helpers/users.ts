@@ -24,11 +24,13 @@ export function groupId(name: string): number {
 /**
  * A child running as another user must read the code it runs; a checkout
  * under /root may not allow that, so it runs a copy in a world-readable
- * directory: the built code, the test fixtures and the runtime dependencies.
+ * directory: the built code, the native addon (as an install has it; clients
+ * check their broker with it), the test fixtures and the runtime dependencies.
  */
-export function readableCopyOfProject(): string {
+export function readableCopyOfProject(options: { addon?: boolean } = {}): string {
   const home = makeTempDir(0o755);
   cpSync(join(PROJECT_ROOT, 'dist'), join(home, 'dist'), { recursive: true });
+  if (options.addon ?? true) cpSync(join(PROJECT_ROOT, 'build/Release/sockbus_native.node'), join(home, 'build/Release/sockbus_native.node'));
   cpSync(join(PROJECT_ROOT, 'test/fixtures'), join(home, 'fixtures'), { recursive: true });
   for (const name of ['msgpackr', 'eventemitter3']) {
     cpSync(join(PROJECT_ROOT, 'node_modules', name), join(home, 'node_modules', name), { recursive: true });

@@ -88,7 +88,7 @@ describe('who may reach the socket', () => {
 describe('without the native addon', () => {
   it('runs and says once that credentials are unavailable, but refuses --acl rather than run open', async () => {
     // A copy of the built code without build/: the addon is missing, as on a platform where it did not compile.
-    const copy = readableCopyOfProject();
+    const copy = readableCopyOfProject({ addon: false });
     const directory = makeTempDir();
     const broker = spawnNode(join(copy, 'dist/broker/main.js'), ['--socket', join(directory, 'bus.sock')]);
     await waitFor(() => broker.stdout.includes('listening on'), 'the broker to listen');

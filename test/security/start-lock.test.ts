@@ -9,8 +9,9 @@ import { ALICE, BOB, readableCopyOfProject, spawnAs, testUser } from '../helpers
 import { waitFor } from '../helpers/wait.js';
 import { runAs } from './run-as.js';
 
-async function expectServing(socketPath: string): Promise<void> {
-  const client = await connect({ path: socketPath, reconnect: false });
+/** Connects to the broker on the path, trusting a broker of `brokerUser` too (root and ourselves are trusted anyway). */
+async function expectServing(socketPath: string, brokerUser?: string): Promise<void> {
+  const client = await connect({ path: socketPath, reconnect: false, brokerUid: brokerUser });
   await client.flush();
   await client.close();
 }
@@ -90,7 +91,7 @@ describe('the start lock', () => {
         `starting without the start lock, so a second broker started at this same moment on ${socketPath} could race this one (a socket that answers is still never replaced)\n`,
     );
     expect(broker.running).toBe(true);
-    await expectServing(socketPath);
+    await expectServing(socketPath, ALICE);
   });
 
   it('keeps its directory small: a dead broker\'s entry is removed by the next, and a clean stop removes its own', async () => {

@@ -1,0 +1,115 @@
+import { encodeBody, MessageKind } from '../protocol/index.js';
+import type { Connection } from './connection.js';
+import type { MemoryBudget } from './memory-budget.js';
+import { presenceOf } from './presence.js';
+import type { BrokerCounters } from './stats.js';
+
+/** Most clients one stats answer lists; `clientsTotal` says how many there are. */
+export const MAX_CLIENTS_LISTED = 1000;
+
+/** What a stats answer is made of, each part owned elsewhere. */
+export interface StatsSources {
+  readonly serverName: string;
+  readonly startedAt: number;
+  readonly counters: BrokerCounters;
+  readonly connections: ReadonlyMap<number, Connection>;
+  readonly memory: MemoryBudget;
+  socketPath(): string;
+  socketProblem(): string | null;
+  subscriptions(): number;
+  pendingRequests(): number;
+  retained(): { count: number; bytes: number };
+  policySource(): string;
+  /** Whether the asker may see every user's connections, not only its own. */
+  seesEveryone(asker: Connection): boolean;
+  /** More sections from parts beside the broker (the bridge). */
+  sections(): Record<string, unknown>;
+}
+
+/**
+ * The stats answer for `asker`, encoded, never larger than `maxBytes`: the
+ * client list is cut to fit (and to MAX_CLIENTS_LISTED), and says so, so a
+ * broker with many clients cannot overflow the asker's buffer.
+ */
+export function encodeStats(sources: StatsSources, asker: Connection, token: number, maxBytes: number): Uint8Array {
+  const seesEveryone = sources.seesEveryone(asker);
+  const ownUid = asker.credentials?.uid;
+  const visible = [...sources.connections.values()].filter((connection) => seesEveryone || connection.credentials?.uid === ownUid);
+  const stats = { ...counters(sources), users: users(sources, seesEveryone, ownUid), clientsListed: seesEveryone ? 'all' : 'own', clientsTotal: visible.length };
+  let listed = Math.min(visible.length, MAX_CLIENTS_LISTED);
+  for (;;) {
+    const clients = visible.slice(0, listed).map(clientEntry);
+    const body = encodeBody({ kind: MessageKind.Stats, token, stats: { ...stats, clientsTruncated: listed < visible.length, clients } });
+    if (body.length <= maxBytes || listed === 0) return body;
+    listed = Math.floor(listed / 2);
+  }
+}
+
+function counters(sources: StatsSources): Record<string, unknown> {
+  const { counters } = sources;
+  const retained = sources.retained();
+  return {
+    server: sources.serverName,
+    pid: process.pid,
+    socket: sources.socketPath(),
+    socketProblem: sources.socketProblem(),
+    uptimeSeconds: Math.round((Date.now() - sources.startedAt) / 1000),
+    connections: sources.connections.size,
+    connectionsTotal: counters.connectionsTotal,
+    connectionsRefused: counters.connectionsRefused,
+    subscriptions: sources.subscriptions(),
+    messagesIn: counters.messagesIn,
+    bytesIn: counters.bytesIn,
+    messagesOut: counters.messagesOut,
+    bytesOut: counters.bytesOut,
+    dropped: counters.dropped,
+    errors: counters.errors,
+    denied: counters.denied,
+    requests: counters.requests,
+    noResponders: counters.noResponders,
+    replies: counters.replies,
+    repliesUndeliverable: counters.repliesUndeliverable,
+    repliesRefused: counters.repliesRefused,
+    pendingRequests: sources.pendingRequests(),
+    retained: retained.count,
+    retainedBytes: retained.bytes,
+    retainedRefused: counters.retainedRefused,
+    memoryBytes: sources.memory.totalBytes,
+    memoryLimitBytes: sources.memory.limits.maxMemoryBytes,
+    accessPolicy: sources.policySource(),
+    ...sources.sections(),
+  };
+}
+
+/** One row per user with something at the broker: what its clients hold against its share, and what it lost. */
+function users(sources: StatsSources, seesEveryone: boolean, ownUid: number | undefined): Array<Record<string, unknown>> {
+  const rows: Array<Record<string, unknown>> = [];
+  for (const account of sources.memory.all()) {
+    if (!seesEveryone && account.uid !== ownUid) continue;
+    if (account.connections === 0 && account.usedBytes === 0) continue;
+    rows.push({
+      uid: account.uid,
+      user: account.who,
+      connections: account.connections,
+      subscriptions: account.subscriptions,
+      memoryBytes: account.usedBytes,
+      memoryShareBytes: account.limitBytes,
+      dropped: account.dropped,
+      refused: account.refused,
+    });
+  }
+  return rows;
+}
+
+function clientEntry(connection: Connection): Record<string, unknown> {
+  return {
+    ...presenceOf(connection),
+    subscriptions: connection.subscriptions.size,
+    messagesIn: connection.counters.messagesIn,
+    messagesOut: connection.counters.messagesOut,
+    dropped: connection.counters.dropped,
+    denied: connection.counters.denied,
+    pendingBytes: connection.pendingBytes,
+    connectedSeconds: Math.round((Date.now() - connection.connectedAt) / 1000),
+  };
+}
