@@ -6,6 +6,7 @@ import {
   hasNilData,
   keptValueOf,
   partsLength,
+  mebibytes,
   MessageKind,
   PublishedMessage,
   replyParts,
@@ -24,7 +25,7 @@ import type { Logger } from './log.js';
 import type { BrokerLimits, BrokerOptions } from './options.js';
 import { Gatekeeper } from './gatekeeper.js';
 import { presenceOf } from './presence.js';
-import { mebibytes, MemoryBudget, REQUEST_COST_BYTES, RETAINED_ENTRY_COST_BYTES, type MemoryAccount } from './memory-budget.js';
+import { MemoryBudget, REQUEST_COST_BYTES, RETAINED_ENTRY_COST_BYTES, type MemoryAccount } from './memory-budget.js';
 import { isReplyAddress, PendingRequests } from './pending-requests.js';
 import { StatsService } from './stats-service.js';
 import type { StatsSources } from './stats-snapshot.js';
@@ -252,7 +253,8 @@ export class Broker implements ConnectionHost, HandlerContext {
     this.counters.connectionsTotal++;
     if (refusal) {
       this.counters.connectionsRefused++;
-      connection.fail(refusal);
+      this.gatekeeper.noteRefusal(identity, refusal);
+      connection.refuseAtTheDoor(refusal);
       return;
     }
     this.connections.set(connection.id, connection);

@@ -214,6 +214,16 @@ export class Connection {
   fail(error: ProtocolError): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.host.log.info(`${this.description} closed: ${error.code}: ${error.message}`);
+    this.closeWithError(error);
+  }
+
+  /** Tells a connection the broker does not serve why, and closes it; the gatekeeper logs refusals, once per episode. */
+  refuseAtTheDoor(error: ProtocolError): void {
+    this.closeWithError(error);
+  }
+
+  private closeWithError(error: ProtocolError): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
     this.endReason ??= `${error.code}: ${error.message}`;
     this.host.counters.errors++;
     this.lifecycle = 'closing';

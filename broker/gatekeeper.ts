@@ -1,12 +1,15 @@
 import type net from 'node:net';
-import { ErrorCode, ProtocolError, SenderStamp, SockbusError, type Sender } from '../protocol/index.js';
+import { ErrorCode, mebibytes, ProtocolError, SenderStamp, SockbusError, type Sender } from '../protocol/index.js';
 import { AccessPolicy, type PeerAccess } from './access-policy.js';
 import type { Connection, PeerIdentity } from './connection.js';
-import { CONNECTION_COST_BYTES, mebibytes, type MemoryBudget } from './memory-budget.js';
+import { CONNECTION_COST_BYTES, type MemoryBudget } from './memory-budget.js';
 import type { CredentialReader, PeerCredentials } from './credentials.js';
 import type { Logger } from './log.js';
 import type { BrokerOptions } from './options.js';
 import { PolicyFile } from './policy-file.js';
+
+/** Refusals of one user closer together than this are one episode, logged once. */
+const REFUSAL_EPISODE_MS = 10_000;
 
 /**
  * Who is on each connection and what it may do: asks the kernel for the
@@ -18,6 +21,8 @@ export class Gatekeeper {
   /** The broker's own events carry its credentials, when it can tell them to others. */
   readonly ownSender: Sender | undefined;
   private readonly perUid = new Map<number, number>();
+  /** When a refused connection of each uid was last seen, so refusals are logged once per episode. */
+  private readonly lastRefusalLogged = new Map<number | null, number>();
   /** Connections admitted and not yet gone. */
   private open = 0;
   private readonly policyFile: PolicyFile | null;
@@ -128,6 +133,19 @@ export class Gatekeeper {
       return refuse(`${access.who} is at its memory share of ${mebibytes(account.limitBytes)} (--max-memory-per-uid): its clients must read or close connections before it can open more`);
     }
     return null;
+  }
+
+  /**
+   * Logs a refused connection, naming the user, once per episode: a user
+   * hammering the door at its limit makes one line, not one per attempt.
+   */
+  noteRefusal({ credentials, access }: PeerIdentity, refusal: ProtocolError): void {
+    const uid = credentials?.uid ?? null;
+    const now = Date.now();
+    const last = this.lastRefusalLogged.get(uid);
+    this.lastRefusalLogged.set(uid, now);
+    if (last !== undefined && now - last < REFUSAL_EPISODE_MS) return;
+    this.log.warn(`refused a connection of ${access.who}: ${refusal.code}: ${refusal.message} (logged again after ${REFUSAL_EPISODE_MS / 1000} s without a refusal of this user)`);
   }
 
   admitted(connection: Connection): void {

@@ -1,3 +1,4 @@
+import { mebibytes } from '../protocol/index.js';
 import type { Logger } from './log.js';
 
 /**
@@ -116,6 +117,3 @@ export class MemoryBudget {
   }
 }
 
-export function mebibytes(bytes: number): string {
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-}

@@ -1,6 +1,6 @@
-import { ErrorCode, SINGLE_WILDCARD, TOKEN_SEPARATOR } from '../protocol/index.js';
+import { ErrorCode, mebibytes, SINGLE_WILDCARD, TOKEN_SEPARATOR } from '../protocol/index.js';
 import type { Connection } from './connection.js';
-import { mebibytes, PATTERN_TOKEN_COST_BYTES, SUBSCRIPTION_COST_BYTES } from './memory-budget.js';
+import { PATTERN_TOKEN_COST_BYTES, SUBSCRIPTION_COST_BYTES } from './memory-budget.js';
 import type { BrokerLimits } from './options.js';
 
 export interface SubscriptionRefusal {

@@ -146,8 +146,11 @@ const SHOW_CURSOR = '\x1b[?25h';
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
 export function formatStats(stats: Record<string, unknown>): string {
-  const { clients, ...counters } = stats;
+  const { clients, users, ...counters } = stats;
   const lines = flatten(counters).map(([key, value]) => `${escapeControls(key).padEnd(22)} ${escapeControls(value)}`);
+  // Per user: what its clients hold against its memory share, and what they lost.
+  const perUser = (users as Array<Record<string, unknown>> | undefined) ?? [];
+  if (perUser.length > 0) lines.push('', formatTable(perUser).trimEnd());
   const rows = (clients as Array<Record<string, unknown>> | undefined) ?? [];
   if (rows.length > 0) lines.push('', formatTable(rows).trimEnd());
   return `${lines.join('\n')}\n`;

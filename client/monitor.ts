@@ -1,3 +1,4 @@
+import { mebibytes } from '../protocol/index.js';
 import { escapeControls } from './terminal-escape.js';
 import type { Styles } from './terminal-format.js';
 
@@ -47,6 +48,18 @@ export function monitorLine(current: Sample, previous: Sample | null): string {
   return fields.map((field) => escapeControls(String(field))).join('\t');
 }
 
+/** One user's row of stats.users. */
+interface UserRow {
+  uid: number | null;
+  user: string;
+  connections: number;
+  subscriptions: number;
+  memoryBytes: number;
+  memoryShareBytes: number;
+  dropped: number;
+  refused: number;
+}
+
 /**
  * A whole screen, redrawn in place every interval on a terminal, like top:
  * rates and totals, then the busiest clients.
@@ -68,6 +81,16 @@ export function monitorScreen(current: Sample, previous: Sample | null, styles: 
   if (bridge) {
     const state = bridge['connected'] ? 'connected' : styles.mark('DOWN');
     lines.push(`  bridge        ${escapeControls(String(bridge['url']))} ${state}, exported ${number(Number(bridge['exported']))}, imported ${number(Number(bridge['imported']))}, not forwarded ${number(Number(bridge['notForwarded']))}`);
+  }
+  const users = (stats['users'] as UserRow[] | undefined) ?? [];
+  if (users.length > 0) {
+    lines.push('', styles.dim(`  ${'uid'.padStart(6)}  ${'user'.padEnd(20)} ${'conns'.padStart(6)} ${'subs'.padStart(6)} ${'memory / share'.padStart(20)} ${'dropped'.padStart(8)} ${'refused'.padStart(8)}`));
+    for (const user of [...users].sort((a, b) => b.memoryBytes - a.memoryBytes).slice(0, 5)) {
+      const memory = `${mebibytes(user.memoryBytes)} / ${mebibytes(user.memoryShareBytes)}`;
+      lines.push(
+        `  ${escapeControls(String(user.uid ?? '?')).padStart(6)}  ${escapeControls(String(user.user)).slice(0, 20).padEnd(20)} ${number(user.connections).padStart(6)} ${number(user.subscriptions).padStart(6)} ${memory.padStart(20)} ${styled(user.dropped, styles).padStart(8)} ${number(user.refused).padStart(8)}`,
+      );
+    }
   }
   lines.push('', styles.dim(`  ${'id'.padStart(5)}  ${'name'.padEnd(20)} ${'uid'.padStart(6)} ${'pid'.padStart(8)} ${'subs'.padStart(5)} ${'in/s'.padStart(9)} ${'out/s'.padStart(9)} ${'dropped'.padStart(8)} ${'pending'.padStart(9)}`));
   for (const row of busiestClients(current, previous).slice(0, Math.max(0, rows - lines.length - 1))) {

@@ -10,3 +10,4 @@ export * from './version.js';
 export * from './bounded-cache.js';
 export * from './frame-batcher.js';
 export * from './msgpack-cursor.js';
+export * from './units.js';
