@@ -218,6 +218,7 @@ export class Broker implements ConnectionHost, HandlerContext {
       memory: this.memory,
       socketPath: () => this.socket?.path ?? this.options.socketPath,
       socketProblem: () => this.socket?.problem ?? null,
+      acceptFailures: () => this.socket?.acceptFailures.count ?? 0,
       subscriptions: () => this.router.size,
       pendingRequests: () => this.pendingRequests.size,
       retained: () => ({ count: this.retained.count, bytes: this.retained.totalBytes }),

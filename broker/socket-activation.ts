@@ -1,5 +1,6 @@
 import { fstatSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { AcceptFailures } from './accept-failures.js';
 import type { Logger } from './log.js';
 
 /** The first descriptor systemd passes (SD_LISTEN_FDS_START in sd_listen_fds(3)). */
@@ -39,11 +40,14 @@ export class InheritedSocket {
     private readonly server: net.Server,
     readonly fd: number,
     readonly path: string,
+    /** Connections the kernel could not hand over (out of descriptors), for stats. */
+    readonly acceptFailures: AcceptFailures,
   ) {}
 
   static async serve(fd: number, log: Logger, onConnection: (socket: net.Socket) => void): Promise<InheritedSocket> {
     const server = net.createServer(onConnection);
-    server.on('error', (error) => log.error(`accepting connections: ${error.message}`));
+    const acceptFailures = new AcceptFailures(log);
+    server.on('error', (error) => acceptFailures.note(error));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ fd }, () => {
@@ -51,7 +55,7 @@ export class InheritedSocket {
         resolve();
       });
     });
-    return new InheritedSocket(server, fd, boundPath(fd) ?? `fd ${fd}`);
+    return new InheritedSocket(server, fd, boundPath(fd) ?? `fd ${fd}`, acceptFailures);
   }
 
   /** Always null: systemd owns the socket file, and the broker never watches it. */

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { dirname } from 'node:path';
 import { assertSocketPathFits, ErrorCode, SockbusError } from '../protocol/index.js';
 import { CredentialReader, type PeerCredentials } from './credentials.js';
+import { AcceptFailures } from './accept-failures.js';
 import type { Logger } from './log.js';
 import { describeUser, unsafePathReason } from './safe-path.js';
 import { StartLock } from './start-lock.js';
@@ -28,8 +29,7 @@ export class SocketOwner {
   private verifying = false;
   private watch: NodeJS.Timeout | null = null;
   /** Connections the kernel could not hand over (out of descriptors), for stats. */
-  acceptFailures = 0;
-  private lastAcceptFailureAt = 0;
+  readonly acceptFailures: AcceptFailures;
   /** Why the path is not ours now, logged once per episode rather than every check, and shown in stats. */
   private currentProblem: string | null = null;
 
@@ -43,6 +43,7 @@ export class SocketOwner {
     private server: net.Server,
     private identity: Stats,
   ) {
+    this.acceptFailures = new AcceptFailures(log);
     this.serve(server);
   }
 
@@ -119,25 +120,9 @@ export class SocketOwner {
 
   private serve(server: net.Server): void {
     server.on('connection', this.onConnection);
-    server.on('error', (error) => this.acceptFailed(error));
-  }
-
-  /**
-   * Accept can fail (EMFILE or ENFILE when out of descriptors): worth a
-   * line per episode and a count, never a crash. libuv itself then closes
-   * the connections it cannot take, so the loop does not spin.
-   */
-  private acceptFailed(error: Error): void {
-    this.acceptFailures++;
-    const now = Date.now();
-    const newEpisode = now - this.lastAcceptFailureAt > ACCEPT_EPISODE_MS;
-    this.lastAcceptFailureAt = now;
-    if (newEpisode) this.log.error(`accepting connections: ${error.message} (${this.acceptFailures} accept failures so far; logged again after ${ACCEPT_EPISODE_MS / 1000} s without one)`);
+    server.on('error', (error) => this.acceptFailures.note(error));
   }
 }
-
-/** Accept failures closer together than this are one episode, logged once. */
-const ACCEPT_EPISODE_MS = 10_000;
 
 /** Creates missing parents with mode 0755 exactly, whatever the umask. */
 function createParentDirectories(path: string): void {

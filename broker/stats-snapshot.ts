@@ -16,6 +16,7 @@ export interface StatsSources {
   readonly memory: MemoryBudget;
   socketPath(): string;
   socketProblem(): string | null;
+  acceptFailures(): number;
   subscriptions(): number;
   pendingRequests(): number;
   retained(): { count: number; bytes: number };
@@ -57,6 +58,7 @@ function counters(sources: StatsSources): Record<string, unknown> {
     connections: sources.connections.size,
     connectionsTotal: counters.connectionsTotal,
     connectionsRefused: counters.connectionsRefused,
+    acceptFailures: sources.acceptFailures(),
     subscriptions: sources.subscriptions(),
     messagesIn: counters.messagesIn,
     bytesIn: counters.bytesIn,
