@@ -5,7 +5,11 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export class Logger {
   private readonly threshold: number;
 
-  constructor(level: LogLevel) {
+  constructor(
+    level: LogLevel,
+    /** Where lines go: stderr, or a test's list. */
+    private readonly sink: (line: string) => void = (line) => process.stderr.write(line),
+  ) {
     this.threshold = LOG_LEVELS.indexOf(level);
   }
 
@@ -27,6 +31,6 @@ export class Logger {
 
   private write(level: LogLevel, message: string): void {
     if (LOG_LEVELS.indexOf(level) > this.threshold) return;
-    process.stderr.write(`sockbusd: ${level}: ${message}\n`);
+    this.sink(`sockbusd: ${level}: ${message}\n`);
   }
 }
