@@ -6,6 +6,7 @@ import { hungBroker } from './hung-broker.js';
 import { impostorBroker } from './impostor-broker.js';
 import { malformedOptions } from './malformed-options.js';
 import { manyGroups } from './many-groups.js';
+import { neverReading } from './never-reading.js';
 import { queueHijack } from './queue-hijack.js';
 import { slowWriter } from './slow-writer.js';
 import { startLockSquat } from './start-lock-squat.js';
@@ -30,4 +31,6 @@ export const ATTACKS: Attack[] = [
   terminalForgery,
   hungBroker,
   malformedOptions,
+  // Issue 12: resource exhaustion.
+  neverReading,
 ];
