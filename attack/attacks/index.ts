@@ -1,10 +1,13 @@
 import type { Attack } from '../attack.js';
 import { bridgeImport } from './bridge-import.js';
 import { controlFlood } from './control-flood.js';
+import { deepWildcards } from './deep-wildcards.js';
 import { forgedReplies } from './forged-replies.js';
+import { hugeHelloNames } from './huge-hello-names.js';
 import { hungBroker } from './hung-broker.js';
 import { impostorBroker } from './impostor-broker.js';
 import { malformedOptions } from './malformed-options.js';
+import { longPatterns } from './long-patterns.js';
 import { manyGroups } from './many-groups.js';
 import { neverReading } from './never-reading.js';
 import { queueHijack } from './queue-hijack.js';
@@ -33,4 +36,7 @@ export const ATTACKS: Attack[] = [
   malformedOptions,
   // Issue 12: resource exhaustion.
   neverReading,
+  longPatterns,
+  deepWildcards,
+  hugeHelloNames,
 ];
