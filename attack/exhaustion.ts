@@ -1,7 +1,7 @@
 import type { AttackContext, Bars } from './attack.js';
 import { failureOf, type AgentEvent, type Child } from './processes.js';
 import { UsageMeter, type Usage } from './proc-usage.js';
-import { user } from './users.js';
+import { CAROL, user } from './users.js';
 
 /** Issue 12's bar for every resource row: the broker's peak RSS stays under 512 MiB. */
 export const MEMORY_BAR: Bars = { peakRssMiB: 512 };
@@ -40,4 +40,24 @@ export function refusalCounts(refusals: unknown): string {
 /** The sample message of one refusal code in a tally, or null. */
 export function refusalText(refusals: unknown, code: string): string | null {
   return ((refusals ?? {}) as Record<string, { sample: string }>)[code]?.sample ?? null;
+}
+
+/** What carol runs to see the broker: each must exit 0 with output while the attack goes on. */
+const CAROLS_TOOLS = [['stats'], ['clients'], ['monitor', '--count', '2', '--interval', '200']];
+
+/** Runs carol's sockbus stats, clients and monitor side by side; what went wrong with each, and how long each took. */
+export async function carolsToolsFail(context: AttackContext, path: string): Promise<{ failures: string[]; ms: Record<string, number> }> {
+  const failures: string[] = [];
+  const ms: Record<string, number> = {};
+  await Promise.all(
+    CAROLS_TOOLS.map(async (args) => {
+      const began = Date.now();
+      const child = context.cli(CAROL, [...args, '--socket', path]);
+      const exited = await child.waitForExit(15_000);
+      ms[args[0]!] = Date.now() - began;
+      if (!exited) failures.push(`carol's sockbus ${args[0]} did not finish within 15 s`);
+      else if (child.exitCode !== 0 || child.stdout.trim() === '') failures.push(`carol's sockbus ${args[0]} failed (exit ${child.exitCode}): ${child.stderr.trim().slice(0, 200)}`);
+    }),
+  );
+  return { failures, ms };
 }

@@ -21,10 +21,12 @@ interface HolderTask {
   concurrency?: number;
   /** false: close each connection as soon as its answer is in (probing refusals, not holding slots). */
   hold?: boolean;
+  /** Keep opening, `concurrency` at a time, until this long has passed, even past `count`. */
+  forMs?: number;
 }
 
 runAgent(async () => {
-  const { path, count, nameBytes, pattern, read = true, concurrency = 50, hold = true } = task<HolderTask>();
+  const { path, count, nameBytes, pattern, read = true, concurrency = 50, hold = true, forMs = 0 } = task<HolderTask>();
   const name = nameBytes ? 'n'.repeat(nameBytes) : 'holder';
   const held: RawConnection[] = [];
   const refusals = new Tally();
@@ -50,13 +52,13 @@ runAgent(async () => {
     else connection.destroy();
   };
   const worker = async () => {
-    while (started < count) {
+    while (started < count || Date.now() - began < forMs) {
       started++;
       await openOne();
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  emit('opened', { welcomed: count - refusals.total, refusals: refusals.toJSON(), ms: Date.now() - began });
+  emit('opened', { attempts: started, welcomed: started - refusals.total, refusals: refusals.toJSON(), ms: Date.now() - began });
   if (!hold) return;
   await nextCommand('close');
   const stillOpen = held.filter((connection) => !connection.closed).length;
