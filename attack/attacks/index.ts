@@ -1,5 +1,6 @@
 import type { Attack } from '../attack.js';
 import { bridgeImport } from './bridge-import.js';
+import { connectionSlots } from './connection-slots.js';
 import { controlFlood } from './control-flood.js';
 import { deepWildcards } from './deep-wildcards.js';
 import { forgedReplies } from './forged-replies.js';
@@ -11,10 +12,13 @@ import { longPatterns } from './long-patterns.js';
 import { manyGroups } from './many-groups.js';
 import { neverReading } from './never-reading.js';
 import { queueHijack } from './queue-hijack.js';
+import { retainedChurn } from './retained-churn.js';
 import { slowWriter } from './slow-writer.js';
 import { startLockSquat } from './start-lock-squat.js';
 import { stateFile } from './state-file.js';
+import { stateRewrite } from './state-rewrite.js';
 import { statsByRight } from './stats-by-right.js';
+import { statsLoop } from './stats-loop.js';
 import { symlinkedParent } from './symlinked-parent.js';
 import { terminalForgery } from './terminal-forgery.js';
 
@@ -39,4 +43,8 @@ export const ATTACKS: Attack[] = [
   longPatterns,
   deepWildcards,
   hugeHelloNames,
+  connectionSlots,
+  retainedChurn,
+  stateRewrite,
+  statsLoop,
 ];
