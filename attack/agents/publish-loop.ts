@@ -31,7 +31,8 @@ runAgent(async () => {
   const { path, topic, uniqueTopics = false, payloadBytes, headerEntries, retain, window, pauseMs = 0, durationMs, maxCount = Infinity, name } = task<LoopTask>();
   const connection = await RawConnection.open(path, { name: name ?? 'publish-loop', keepDeliveries: false });
   const data = payloadBytes === undefined ? 1 : Buffer.alloc(payloadBytes, 0x61);
-  const headers = headerEntries ? Object.fromEntries(Array.from({ length: headerEntries }, (_, index) => [`h${index}`, 'v'])) : null;
+  // A Map: msgpackr packs plain objects of more than 65,535 keys only with an option.
+  const headers = headerEntries ? new Map(Array.from({ length: headerEntries }, (_, index) => [`h${index}`, 'v'])) : null;
   const options = retain ? { retain: true } : null;
   // The same bytes every time unless topics differ: the cost measured is the broker's, not the encoder's.
   const fixed = uniqueTopics ? null : frameOf([3, topic, data, headers, options]);

@@ -4,6 +4,7 @@ import { connectionSlots } from './connection-slots.js';
 import { controlFlood } from './control-flood.js';
 import { deepWildcards } from './deep-wildcards.js';
 import { forgedReplies } from './forged-replies.js';
+import { headerFlood } from './header-flood.js';
 import { hugeHelloNames } from './huge-hello-names.js';
 import { hungBroker } from './hung-broker.js';
 import { impostorBroker } from './impostor-broker.js';
@@ -47,4 +48,5 @@ export const ATTACKS: Attack[] = [
   retainedChurn,
   stateRewrite,
   statsLoop,
+  headerFlood,
 ];
