@@ -8,6 +8,9 @@ export const MEMORY_BAR: Bars = { peakRssMiB: 512 };
 /** The rows that load the broker's CPU also hold carol's pings to this. */
 export const LATENCY_BAR: Bars = { ...MEMORY_BAR, pingP99Ms: 50 };
 
+/** How long the CPU rows keep up their load: long enough for the pair's percentiles, short enough for the run's budget. */
+export const loadPhaseMs = (context: AttackContext): number => (context.quick ? 2000 : 5000);
+
 /** An agent's event, or null with why in `failures`. */
 export async function expectEvent(child: Child, event: string, timeoutMs: number, what: string, failures: string[]): Promise<AgentEvent | null> {
   const found = await child.nextEvent(event, timeoutMs);

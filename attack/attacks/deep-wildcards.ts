@@ -1,5 +1,5 @@
 import { verdictOf, type Attack } from '../attack.js';
-import { expectEvent, LATENCY_BAR, measured, refusalCounts } from '../exhaustion.js';
+import { expectEvent, LATENCY_BAR, loadPhaseMs, measured, refusalCounts } from '../exhaustion.js';
 import { ALICE } from '../users.js';
 
 const HOLDERS = [0, 1, 2];
@@ -18,7 +18,7 @@ export const deepWildcards: Attack = {
   bars: LATENCY_BAR,
   async run(context) {
     const path = context.broker!.socketPath;
-    const durationMs = context.quick ? 2000 : 5000;
+    const durationMs = loadPhaseMs(context);
     const failures: string[] = [];
     const holder = context.agent(ALICE, 'pattern-holder', {
       path,

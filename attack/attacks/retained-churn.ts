@@ -1,5 +1,5 @@
 import { verdictOf, type Attack } from '../attack.js';
-import { expectEvent, LATENCY_BAR, measured, refusalCounts } from '../exhaustion.js';
+import { expectEvent, LATENCY_BAR, loadPhaseMs, measured, refusalCounts } from '../exhaustion.js';
 import { ALICE } from '../users.js';
 
 const RETAINED = 10_000;
@@ -17,7 +17,7 @@ export const retainedChurn: Attack = {
   bars: LATENCY_BAR,
   async run(context) {
     const path = context.broker!.socketPath;
-    const durationMs = context.quick ? 2000 : 5000;
+    const durationMs = loadPhaseMs(context);
     const failures: string[] = [];
     const retainer = context.agent(ALICE, 'publish-loop', { path, topic: 'alice.r', uniqueTopics: true, retain: true, payloadBytes: 16, window: 500, maxCount: RETAINED, durationMs: 30_000 });
     const retained = await expectEvent(retainer, 'result', 40_000, "alice's retainer", failures);

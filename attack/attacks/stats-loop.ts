@@ -1,5 +1,5 @@
 import { verdictOf, type Attack } from '../attack.js';
-import { carolsToolsFail, expectEvent, LATENCY_BAR, measured, refusalCounts } from '../exhaustion.js';
+import { carolsToolsFail, expectEvent, LATENCY_BAR, loadPhaseMs, measured, refusalCounts } from '../exhaustion.js';
 import { ALICE } from '../users.js';
 
 const ASKERS = 4;
@@ -13,7 +13,7 @@ export const statsLoop: Attack = {
   async run(context) {
     const path = context.broker!.socketPath;
     const idle = context.quick ? 1000 : 3000;
-    const durationMs = context.quick ? 2000 : 5000;
+    const durationMs = loadPhaseMs(context);
     const failures: string[] = [];
     const holder = context.agent(ALICE, 'connection-holder', { path, count: idle });
     const opened = await expectEvent(holder, 'opened', 60_000, "alice's idle connections", failures);
