@@ -41,6 +41,16 @@ export interface AttackContext {
   copy: string;
   /** Adds a line to the attack's notes in the report. */
   note(text: string): void;
+  /** Records one of the figures the row reports (CPU, cost per publish, refusals), shown in its own column. */
+  figure(label: string, value: string | number): void;
+}
+
+/** Bars the runner holds a row to beyond its own criterion, once the pair's figures are in. */
+export interface Bars {
+  /** The broker's peak RSS (VmHWM) must stay under this. */
+  peakRssMiB?: number;
+  /** Carol's pings' 99th percentile round trip must stay under this. */
+  pingP99Ms?: number;
 }
 
 export interface Attack {
@@ -55,6 +65,7 @@ export interface Attack {
    */
   broker: ((directory: string) => string[]) | null;
   run(context: AttackContext): Promise<Verdict>;
+  bars?: Bars;
   /** Undoes what broker() or run() made outside the run's temp dirs (system groups); always called. */
   cleanup?(): void;
 }

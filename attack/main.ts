@@ -34,7 +34,7 @@ async function main(): Promise<number> {
     const copy = readableCopyOfProject();
     for (const attack of chosen) {
       if (Date.now() - began > (quick ? BUDGET_MS.quick : BUDGET_MS.full)) {
-        rows.push({ name: attack.name, title: attack.title, verdict: { held: false, reason: 'not run: the run\'s time budget was spent', details: {} }, brokerAlive: null, peakRssMiB: null, pair: null, notes: [], seconds: 0 });
+        rows.push({ name: attack.name, title: attack.title, verdict: { held: false, reason: 'not run: the run\'s time budget was spent', details: {} }, brokerAlive: null, peakRssMiB: null, pair: null, notes: [], figures: {}, seconds: 0 });
         continue;
       }
       const row = await runAttack(attack, { quick, copy });

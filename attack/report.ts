@@ -12,6 +12,8 @@ export interface Row {
   /** The first well-behaved pair of the attack; null when it ran none. */
   pair: PairResult | null;
   notes: string[];
+  /** The row's own figures (broker CPU, cost per publish, refusals per user), by label. */
+  figures: Record<string, string | number>;
   seconds: number;
 }
 
@@ -46,10 +48,11 @@ function cells(row: Row): string[] {
     pair ? `${pair.lost}/${pair.sent}` : 'n/a',
     pair ? `${figure(pair.p50, 2)} / ${figure(pair.p99, 2)}` : 'n/a',
     figure(row.seconds),
+    Object.entries(row.figures ?? {}).map(([label, value]) => `${label} ${value}`).join('; '),
   ];
 }
 
-const HEADER = ['attack', 'held', 'broker alive', 'broker peak RSS MiB', 'pair lost/sent', 'pair ping p50 / p99 ms', 'seconds'];
+const HEADER = ['attack', 'held', 'broker alive', 'broker peak RSS MiB', 'pair lost/sent', 'pair ping p50 / p99 ms', 'seconds', 'figures'];
 
 export function renderMarkdown(report: AttackReport): string {
   const escape = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -70,6 +73,7 @@ export function renderMarkdown(report: AttackReport): string {
 
 /** The table for the terminal: one line per attack, the reason cut to fit. */
 export function renderConsoleLine(row: Row): string {
-  const [name, heldText, alive, rss, lost, ping, seconds] = cells(row);
-  return `${name!.padEnd(20)} held ${heldText!.slice(0, 150)}\n${''.padEnd(20)} broker alive ${alive}, peak RSS ${rss} MiB, pair lost ${lost}, ping p50/p99 ${ping} ms, ${seconds} s`;
+  const [name, heldText, alive, rss, lost, ping, seconds, figures] = cells(row);
+  const figureLine = figures ? `\n${''.padEnd(20)} ${figures}` : '';
+  return `${name!.padEnd(20)} held ${heldText!.slice(0, 150)}\n${''.padEnd(20)} broker alive ${alive}, peak RSS ${rss} MiB, pair lost ${lost}, ping p50/p99 ${ping} ms, ${seconds} s${figureLine}`;
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Attack, AttackContext, Verdict } from './attack.js';
+import type { Attack, AttackContext, Bars, Verdict } from './attack.js';
 import { RunningBroker, type BrokerLaunch } from './broker.js';
 import { WellBehavedPair, type PairResult } from './pair.js';
 import { killStarted, makeTempDir } from './processes.js';
@@ -29,6 +29,20 @@ function commonFailures(brokers: RunningBroker[], pairs: PairResult[]): string[]
   return failures;
 }
 
+/** The row's own bars on what the runner measured: memory, and the pair's latency. */
+function barFailures(bars: Bars, peakRssMiB: number | null, pairs: PairResult[]): string[] {
+  const failures: string[] = [];
+  if (bars.peakRssMiB !== undefined && peakRssMiB !== null && peakRssMiB >= bars.peakRssMiB) {
+    failures.push(`broker peak RSS ${peakRssMiB} MiB, not under ${bars.peakRssMiB} MiB`);
+  }
+  for (const pair of pairs) {
+    if (bars.pingP99Ms !== undefined && pair.p99 !== null && pair.p99 >= bars.pingP99Ms) {
+      failures.push(`carol's ping p99 ${pair.p99} ms, not under ${bars.pingP99Ms} ms`);
+    }
+  }
+  return failures;
+}
+
 /**
  * Runs one attack: its broker and carol's pair (or lets it start its own),
  * then the attack, then measures, and stops every process it started.
@@ -38,6 +52,7 @@ export async function runAttack(attack: Attack, options: RunnerOptions): Promise
   const brokers: RunningBroker[] = [];
   const pairs: WellBehavedPair[] = [];
   const notes: string[] = [];
+  const figures: Record<string, string | number> = {};
   const context: AttackContext = {
     quick: options.quick,
     broker: null,
@@ -62,6 +77,7 @@ export async function runAttack(attack: Attack, options: RunnerOptions): Promise
       return child;
     },
     note: (text) => notes.push(text),
+    figure: (label, value) => (figures[label] = value),
   };
 
   let verdict: Verdict;
@@ -72,30 +88,34 @@ export async function runAttack(attack: Attack, options: RunnerOptions): Promise
   }
   const pairResults = await Promise.all(pairs.map((pair) => pair.finish()));
   const brokerAlive = brokers.some((broker) => broker.started) ? brokers.every((broker) => !broker.started || broker.alive || broker.stoppedOnPurpose) : null;
+  // Judged before stopping: a broker stopped on purpose no longer counts as dead.
+  const common = commonFailures(brokers, pairResults);
+  for (const broker of brokers) await broker.stop();
+  const peaks = brokers.map((broker) => broker.rss.peakMiB).filter((peak): peak is number => peak !== null);
+  const peakRssMiB = peaks.length ? Math.max(...peaks) : null;
   if (!('skipped' in verdict)) {
-    const failures = commonFailures(brokers, pairResults);
+    const failures = [...common, ...barFailures(attack.bars ?? {}, peakRssMiB, pairResults)];
     if (failures.length > 0) {
       const reason = verdict.held ? failures.join('; ') : [verdict.reason, ...failures].join('; ');
       verdict = { held: false, reason, details: verdict.details };
     }
   }
-  for (const broker of brokers) await broker.stop();
   await killStarted();
   try {
     attack.cleanup?.();
   } catch (error) {
     notes.push(`cleanup failed: ${(error as Error).message}`);
   }
-  const peaks = brokers.map((broker) => broker.rss.peakMiB).filter((peak): peak is number => peak !== null);
   const pair = pairResults[0] ?? null;
   return {
     name: attack.name,
     title: attack.title,
     verdict,
     brokerAlive,
-    peakRssMiB: peaks.length ? Math.max(...peaks) : null,
+    peakRssMiB,
     pair,
     notes,
+    figures,
     seconds: Math.round((Date.now() - began) / 100) / 10,
   };
 }
