@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import {
   type SenderStamp,
   decodeClientMessage,
@@ -39,6 +40,11 @@ export interface ConnectionHost {
   handle(connection: Connection, message: ClientMessage): void;
   forget(connection: Connection): void;
 }
+
+/** Time one connection's frames may take before others get their turn. */
+const TURN_BUDGET_MS = 2;
+/** The clock is read every this many frames plus one (a mask), not on each: cheap frames need no check. */
+const TURN_CHECK_EVERY = 7;
 
 /** Why a connection ended when its client neither said goodbye nor broke a rule. */
 const NO_GOODBYE = 'the connection ended without a goodbye (the client exited or was killed)';
@@ -86,6 +92,9 @@ export class Connection {
   private partialFrameSince = 0;
   /** Frames completed so far, to tell when a new frame started within one read. */
   private framesReceived = 0;
+  /** When this connection's current turn at the event loop began. */
+  private turnStartedAt = 0;
+  private turnOver = false;
   private keepalivePingSent = false;
   private closeTimer: NodeJS.Timeout | null = null;
 
@@ -276,6 +285,7 @@ export class Connection {
 
   private receiveBytes(chunk: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
+    this.turnStartedAt = performance.now();
     this.host.counters.bytesIn += chunk.length;
     this.lastReceivedAt = Date.now();
     this.keepalivePingSent = false;
@@ -298,6 +308,38 @@ export class Connection {
     if (this.state === 'closing' || this.state === 'closed') return;
     try {
       this.host.handle(this, decodeClientMessage(body));
+    } catch (error) {
+      this.reject(error);
+    }
+    if (this.turnOver || (this.framesReceived & TURN_CHECK_EVERY) === 0) this.checkTurn();
+  }
+
+  /** Ends this connection's turn after the frame in hand: it did something costly (a stats answer). */
+  endTurn(): void {
+    this.turnOver = true;
+  }
+
+  /**
+   * One connection's frames run one after another, and nothing else runs
+   * meanwhile: past its time budget, the connection stops reading until
+   * every other ready connection had its turn. A user flooding costly
+   * frames (new topics against many patterns, stats) then delays others by
+   * one budget, not by a whole read of them.
+   */
+  private checkTurn(): void {
+    if (!this.turnOver && performance.now() - this.turnStartedAt < TURN_BUDGET_MS) return;
+    this.turnOver = false;
+    this.decoder.hold();
+    this.socket.pause();
+    setImmediate(() => this.nextTurn());
+  }
+
+  private nextTurn(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.turnStartedAt = performance.now();
+    this.socket.resume();
+    try {
+      this.decoder.resume();
     } catch (error) {
       this.reject(error);
     }

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { lstat, open, rename, unlink } from 'node:fs/promises';
+import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ErrorCode, SockbusError } from '../protocol/index.js';
 import type { Logger } from './log.js';
 import type { RetainedEntry } from './retained-store.js';
 import { describeUser, unsafePathReason } from './safe-path.js';
-import { decodeState, encodeState } from './state-format.js';
+import { decodeState, encodeStateParts } from './state-format.js';
 
 /** Least time between two writes of the state file. */
 const MIN_SAVE_INTERVAL_MS = 1000;
@@ -117,7 +117,7 @@ export class StateFile {
   private async write(): Promise<void> {
     const reason = unsafePathReason(this.path, 'the state file');
     if (reason) throw new Error(reason);
-    await writeAtomically(this.path, encodeState(this.snapshot(), new Date()));
+    await writeAtomically(this.path, encodeStateParts(this.snapshot(), new Date()));
   }
 }
 
@@ -187,11 +187,11 @@ function kindOf(stats: Stats): string {
  * FIFO (the open never returns). The rename replaces only a file of the
  * broker's own; it never writes into whatever is at the path.
  */
-async function writeAtomically(path: string, bytes: Buffer): Promise<void> {
+async function writeAtomically(path: string, parts: Buffer[]): Promise<void> {
   const temporary = `${path}.tmp-${randomBytes(12).toString('hex')}`;
   const file = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
-    await file.writeFile(bytes);
+    await writeAll(file, parts);
     await file.sync();
     await file.close();
     await assertReplaceable(path);
@@ -207,6 +207,21 @@ async function writeAtomically(path: string, bytes: Buffer): Promise<void> {
     await directory.sync();
   } finally {
     await directory.close();
+  }
+}
+
+/** Writes the parts in order, a bounded number per call, so no single buffer of the whole file is made. */
+async function writeAll(file: FileHandle, parts: Buffer[]): Promise<void> {
+  const PARTS_PER_WRITE = 1024;
+  for (let start = 0; start < parts.length; start += PARTS_PER_WRITE) {
+    const batch = parts.slice(start, start + PARTS_PER_WRITE);
+    const expected = batch.reduce((total, part) => total + part.length, 0);
+    let { bytesWritten } = await file.writev(batch);
+    // A short write (rare on files) leaves the rest of the batch to write as one.
+    if (bytesWritten < expected) {
+      const rest = Buffer.concat(batch).subarray(bytesWritten);
+      for (let offset = 0; offset < rest.length; offset += bytesWritten) ({ bytesWritten } = await file.write(rest, offset));
+    }
   }
 }
 

@@ -15,14 +15,37 @@ const FORMAT_VERSION = 1;
 const ENTRY_HEADER = Buffer.from([0x94]);
 
 
-export function encodeState(entries: Iterable<RetainedEntry>, savedAt: Date): Buffer {
-  const parts: Buffer[] = [];
+/**
+ * The file as parts to be written one after another. The entries are the
+ * retained values' own buffers, not a copy: a state of 60 MB costs no
+ * second 60 MB (and no third in msgpackr's growing output buffer) at
+ * every save.
+ */
+export function encodeStateParts(entries: Iterable<RetainedEntry>, savedAt: Date): Buffer[] {
+  const body: Buffer[] = [];
+  const digest = createHash('sha256');
+  let bodyBytes = 0;
   for (const entry of entries) {
     const sender = entry.sender ? packer.pack([entry.sender.uid, entry.sender.pid]) : NIL;
-    parts.push(ENTRY_HEADER, entry.topicAndData, entry.headers, sender);
+    for (const part of [ENTRY_HEADER, entry.topicAndData, entry.headers, sender]) {
+      body.push(part);
+      digest.update(part);
+      bodyBytes += part.length;
+    }
   }
-  const body = Buffer.concat(parts);
-  return packer.pack([FORMAT, FORMAT_VERSION, savedAt.toISOString(), sha256(body), body]);
+  // [FORMAT, VERSION, savedAt, sha256, entries]: the first four packed as a
+  // four-element array whose header byte becomes five's, then the bin 32 header of the entries.
+  const head = Buffer.from(packer.pack([FORMAT, FORMAT_VERSION, savedAt.toISOString(), digest.digest()]));
+  head[0] = 0x95;
+  const binHeader = Buffer.allocUnsafe(5);
+  binHeader[0] = 0xc6;
+  binHeader.writeUInt32BE(bodyBytes, 1);
+  return [head, binHeader, ...body];
+}
+
+/** The whole file in one buffer (for tests and small states). */
+export function encodeState(entries: Iterable<RetainedEntry>, savedAt: Date): Buffer {
+  return Buffer.concat(encodeStateParts(entries, savedAt));
 }
 
 /** Reads a state file's bytes; throws an Error saying what is wrong with them. */

@@ -24,6 +24,7 @@ export class StatsService {
   private readonly buckets = new Map<number | null, Bucket>();
   private readonly waiting = new Map<Connection, number[]>();
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
 
   constructor(private readonly sources: StatsSources) {}
 
@@ -46,10 +47,13 @@ export class StatsService {
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
   }
 
   private answer(connection: Connection, token: number): void {
     connection.send(encodeStats(this.sources, connection, token, connection.controlRoomBytes));
+    // An answer costs in proportion to the connections: others go next.
+    connection.endTurn();
   }
 
   private take(connection: Connection): boolean {
@@ -65,14 +69,25 @@ export class StatsService {
   }
 
   private schedule(): void {
+    if (this.immediate) return;
     this.timer ??= setTimeout(() => this.drain(), 1000 / ANSWERS_PER_SECOND);
   }
 
+  /**
+   * Answers one waiting request, then lets everything else run before the
+   * next: answers are the costly part, and many of them back to back would
+   * stall every other connection. The connection answered goes to the back.
+   */
   private drain(): void {
     this.timer = null;
+    this.immediate = null;
     for (const [connection, tokens] of this.waiting) {
-      while (tokens.length > 0 && this.take(connection)) this.answer(connection, tokens.shift()!);
-      if (tokens.length === 0) this.waiting.delete(connection);
+      if (!this.take(connection)) continue;
+      this.answer(connection, tokens.shift()!);
+      this.waiting.delete(connection);
+      if (tokens.length > 0) this.waiting.set(connection, tokens);
+      this.immediate = setImmediate(() => this.drain());
+      return;
     }
     if (this.waiting.size > 0) this.schedule();
   }

@@ -1,7 +1,6 @@
 import { encodeBody, MessageKind } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import type { MemoryBudget } from './memory-budget.js';
-import { presenceOf } from './presence.js';
 import type { BrokerCounters } from './stats.js';
 
 /** Most clients one stats answer lists; `clientsTotal` says how many there are. */
@@ -39,7 +38,8 @@ export function encodeStats(sources: StatsSources, asker: Connection, token: num
   const stats = { ...counters(sources), users: users(sources, seesEveryone, ownUid), clientsListed: seesEveryone ? 'all' : 'own', clientsTotal: visible.length };
   let listed = Math.min(visible.length, MAX_CLIENTS_LISTED);
   for (;;) {
-    const clients = visible.slice(0, listed).map(clientEntry);
+    const now = Date.now();
+    const clients = visible.slice(0, listed).map((connection) => clientEntry(connection, now));
     const body = encodeBody({ kind: MessageKind.Stats, token, stats: { ...stats, clientsTruncated: listed < visible.length, clients } });
     if (body.length <= maxBytes || listed === 0) return body;
     listed = Math.floor(listed / 2);
@@ -103,15 +103,21 @@ function users(sources: StatsSources, seesEveryone: boolean, ownUid: number | un
   return rows;
 }
 
-function clientEntry(connection: Connection): Record<string, unknown> {
+/** One client's row, as one object literal of a fixed shape: a spread per row made answers several times dearer. */
+function clientEntry(connection: Connection, now: number): Record<string, unknown> {
+  const { id, name, credentials, counters } = connection;
   return {
-    ...presenceOf(connection),
+    id,
+    name,
+    uid: credentials?.uid,
+    user: credentials?.user,
+    pid: credentials?.pid,
     subscriptions: connection.subscriptions.size,
-    messagesIn: connection.counters.messagesIn,
-    messagesOut: connection.counters.messagesOut,
-    dropped: connection.counters.dropped,
-    denied: connection.counters.denied,
+    messagesIn: counters.messagesIn,
+    messagesOut: counters.messagesOut,
+    dropped: counters.dropped,
+    denied: counters.denied,
     pendingBytes: connection.pendingBytes,
-    connectedSeconds: Math.round((Date.now() - connection.connectedAt) / 1000),
+    connectedSeconds: Math.round((now - connection.connectedAt) / 1000),
   };
 }

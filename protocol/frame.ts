@@ -28,6 +28,8 @@ export class FrameDecoder {
   /** Bytes the incomplete frame needs before it can be decoded. */
   private neededBytes = FRAME_HEADER_BYTES;
   private failed: ProtocolError | null = null;
+  /** Set by the sink to stop after the frame it is handling; the rest waits for resume(). */
+  private held = false;
 
   constructor(
     private readonly maxFrameBytes: number,
@@ -46,6 +48,11 @@ export class FrameDecoder {
    */
   push(chunk: Buffer): void {
     if (this.failed) throw this.failed;
+    if (this.held) {
+      this.pendingChunks.push(chunk);
+      this.pendingBytes += chunk.length;
+      return;
+    }
     if (this.pendingBytes === 0) {
       this.consume(chunk);
       return;
@@ -59,6 +66,27 @@ export class FrameDecoder {
     this.consume(data);
   }
 
+  /**
+   * Called from the sink: stop after the current frame, keeping the rest
+   * (whole frames included) until resume(). A receiver uses it to give
+   * other connections their turn after a costly run of frames.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Goes on with what was kept when hold() stopped it; may stop again. */
+  resume(): void {
+    if (this.failed) throw this.failed;
+    this.held = false;
+    if (this.pendingBytes === 0) return;
+    const data = this.pendingChunks.length === 1 ? this.pendingChunks[0]! : Buffer.concat(this.pendingChunks, this.pendingBytes);
+    this.pendingChunks = [];
+    this.pendingBytes = 0;
+    this.neededBytes = FRAME_HEADER_BYTES;
+    this.consume(data);
+  }
+
   private consume(data: Buffer): void {
     let offset = 0;
     while (data.length - offset >= FRAME_HEADER_BYTES) {
@@ -68,6 +96,14 @@ export class FrameDecoder {
       if (end > data.length) break;
       this.sink(data.subarray(offset + FRAME_HEADER_BYTES, end));
       offset = end;
+      if (this.held) {
+        // Kept as a view: it is this read's own unhandled part, handled soon.
+        if (offset < data.length) {
+          this.pendingChunks.push(data.subarray(offset));
+          this.pendingBytes = data.length - offset;
+        }
+        return;
+      }
     }
     const remainder = data.length - offset;
     if (remainder === 0) return;

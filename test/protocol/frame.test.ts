@@ -12,7 +12,47 @@ function decodeInChunks(chunks: Buffer[], max = 1024): Buffer[] {
   return frames;
 }
 
+/** Decodes with a receiver that stops after every frame, resuming after each push as a connection's next turn does. */
+function decodeOneAtATime(chunks: Buffer[]): Buffer[] {
+  const frames: Buffer[] = [];
+  const decoder = new FrameDecoder(1024, (body) => {
+    frames.push(Buffer.from(body));
+    decoder.hold();
+  });
+  for (const chunk of chunks) {
+    decoder.push(chunk);
+    // Frames the hold kept are delivered one per resume, in order.
+    for (let before = -1; before !== frames.length; ) {
+      before = frames.length;
+      decoder.resume();
+    }
+  }
+  expect(decoder.bufferedBytes).toBe(0);
+  return frames;
+}
+
 describe('FrameDecoder', () => {
+  it('stops after the frame in hand when told, and goes on from there on resume: whole, byte by byte, at every split', () => {
+    expect(decodeOneAtATime([stream])).toEqual(bodies);
+    expect(decodeOneAtATime([...stream].map((byte) => Buffer.from([byte])))).toEqual(bodies);
+    for (let split = 0; split <= stream.length; split++) {
+      expect(decodeOneAtATime([stream.subarray(0, split), stream.subarray(split)])).toEqual(bodies);
+    }
+  });
+
+  it('keeps bytes pushed while held, and delivers them after what was held', () => {
+    const frames: Buffer[] = [];
+    const decoder = new FrameDecoder(1024, (body) => {
+      frames.push(Buffer.from(body));
+      if (frames.length === 1) decoder.hold();
+    });
+    decoder.push(stream.subarray(0, 10));
+    decoder.push(stream.subarray(10));
+    expect(frames).toEqual(bodies.slice(0, 1));
+    decoder.resume();
+    expect(frames).toEqual(bodies);
+  });
+
   it('decodes a whole stream at once', () => {
     expect(decodeInChunks([stream])).toEqual(bodies);
   });
