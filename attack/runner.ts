@@ -29,14 +29,19 @@ function commonFailures(brokers: RunningBroker[], pairs: PairResult[]): string[]
   return failures;
 }
 
-/** The row's own bars on what the runner measured: memory, and the pair's latency. */
-function barFailures(bars: Bars, peakRssMiB: number | null, pairs: PairResult[]): string[] {
+/**
+ * The row's own bars on what the runner measured: memory, and the pair's
+ * latency. Latency is judged in full runs only: the quick run is CI's,
+ * and a time is not a pass/fail condition on a loaded 2-core machine
+ * (it is still reported).
+ */
+function barFailures(bars: Bars, peakRssMiB: number | null, pairs: PairResult[], judgeLatency: boolean): string[] {
   const failures: string[] = [];
   if (bars.peakRssMiB !== undefined && peakRssMiB !== null && peakRssMiB >= bars.peakRssMiB) {
     failures.push(`broker peak RSS ${peakRssMiB} MiB, not under ${bars.peakRssMiB} MiB`);
   }
   for (const pair of pairs) {
-    if (bars.pingP99Ms !== undefined && pair.p99 !== null && pair.p99 >= bars.pingP99Ms) {
+    if (judgeLatency && bars.pingP99Ms !== undefined && pair.p99 !== null && pair.p99 >= bars.pingP99Ms) {
       failures.push(`carol's ping p99 ${pair.p99} ms, not under ${bars.pingP99Ms} ms`);
     }
   }
@@ -94,7 +99,7 @@ export async function runAttack(attack: Attack, options: RunnerOptions): Promise
   const peaks = brokers.map((broker) => broker.rss.peakMiB).filter((peak): peak is number => peak !== null);
   const peakRssMiB = peaks.length ? Math.max(...peaks) : null;
   if (!('skipped' in verdict)) {
-    const failures = [...common, ...barFailures(attack.bars ?? {}, peakRssMiB, pairResults)];
+    const failures = [...common, ...barFailures(attack.bars ?? {}, peakRssMiB, pairResults, !options.quick)];
     if (failures.length > 0) {
       const reason = verdict.held ? failures.join('; ') : [verdict.reason, ...failures].join('; ');
       verdict = { held: false, reason, details: verdict.details };
