@@ -75,7 +75,7 @@ export class Gatekeeper {
       credentials,
       access,
       stamp: credentials ? new SenderStamp(this.senderOf(credentials)) : null,
-      account: this.memory.accountFor(credentials?.uid ?? null, access.who),
+      account: this.memory.accountFor(credentials?.uid ?? null, access.who, credentials?.user ?? null),
     };
   }
 

@@ -45,7 +45,10 @@ export class MemoryAccount {
 
   constructor(
     readonly uid: number | null,
+    /** The user as log lines and errors name it: `user alice (uid 1000)`. */
     readonly who: string,
+    /** The user's name from the user database, when known. */
+    readonly user: string | null,
     private readonly budget: MemoryBudget,
   ) {}
 
@@ -98,9 +101,9 @@ export class MemoryBudget {
   ) {}
 
   /** The account of a uid (null: peers of unknown identity, who share one). */
-  accountFor(uid: number | null, who: string): MemoryAccount {
+  accountFor(uid: number | null, who: string, user: string | null = null): MemoryAccount {
     let account = this.accounts.get(uid);
-    if (!account) this.accounts.set(uid, (account = new MemoryAccount(uid, who, this)));
+    if (!account) this.accounts.set(uid, (account = new MemoryAccount(uid, who, user, this)));
     return account;
   }
 

@@ -91,7 +91,7 @@ function users(sources: StatsSources, seesEveryone: boolean, ownUid: number | un
     if (account.connections === 0 && account.usedBytes === 0) continue;
     rows.push({
       uid: account.uid,
-      user: account.who,
+      user: account.user,
       connections: account.connections,
       subscriptions: account.subscriptions,
       memoryBytes: account.usedBytes,
