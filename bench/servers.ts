@@ -111,7 +111,9 @@ export const SERVERS: ServerDefinition[] = [
       // SOCKBUS_BENCH_PROFILE=DIR writes a V8 CPU profile of each broker run there.
       const profile = process.env['SOCKBUS_BENCH_PROFILE'];
       const node = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
-      const args = [...node, join(DIST, 'broker/main.js'), '--socket', path, '--log-level', 'error', '--max-pending', '256MiB', '--max-subscriptions', '20000'];
+      // Buffering limits lifted, as for every system here: the per-connection buffer and the user's memory share (all bench clients are one user).
+      const limits = ['--max-pending', '256MiB', '--max-memory-per-uid', '3GiB', '--max-memory', '3GiB', '--max-subscriptions', '20000'];
+      const args = [...node, join(DIST, 'broker/main.js'), '--socket', path, '--log-level', 'error', ...limits];
       return launch('sockbus', process.execPath, args, path, { path });
     },
   },
