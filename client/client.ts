@@ -102,6 +102,8 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private cancelSleep: (() => void) | null = null;
   private markClosed!: (error: SockbusError | undefined) => void;
   private markStarted!: () => void;
+  /** Rejects `started`; a no-op once it has settled. */
+  private failStart!: (error: unknown) => void;
   private readonly options: ResolvedClientOptions;
   private warnedWeakCheck = false;
 
@@ -111,14 +113,13 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     this.options = resolveClientOptions(options);
     this.offline = new OfflineQueue(this.options.offlineQueueMessages, this.options.offlineQueueBytes);
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
-    let failStart!: (error: unknown) => void;
     this.started = new Promise((resolve, reject) => {
       this.markStarted = resolve;
-      failStart = reject;
+      this.failStart = reject;
     });
     // Nobody may be awaiting `started` when a later failure happens; that is not unhandled.
     this.started.catch(() => undefined);
-    this.run().catch(failStart);
+    this.run().catch(this.failStart);
   }
 
   get state(): ClientState {
@@ -220,6 +221,8 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   async close(): Promise<void> {
     if (this.stateValue === 'closed') return;
     this.setState('closed');
+    // Closed before the first welcome: whoever awaits `started` learns why instead of waiting forever.
+    this.failStart(new SockbusError(ErrorCode.ClientClosed, 'the client was closed before it connected'));
     this.cancelSleep?.();
     await this.session?.end();
     this.finish(undefined);
@@ -262,11 +265,15 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       const reason = await session.closed;
       this.session = null;
       this.reportUnconfirmed(session);
-      // A reply can only come back on the connection that sent the request.
+      // A reply can only come back on the connection that sent the request; when
+      // close() ended it, that is why the request failed, not a lost connection.
+      if (this.isClosed()) {
+        this.requests.failAll((topic) => new SockbusError(ErrorCode.ClientClosed, `the client was closed before the reply to the request on ${topic} arrived`));
+        return;
+      }
       this.requests.failAll(
         (topic) => new SockbusError(ErrorCode.ConnectionClosed, `the connection to the broker was lost before the reply to the request on ${topic} arrived (${reason.message})`),
       );
-      if (this.isClosed()) return;
       this.setState('reconnecting');
       this.emit('disconnect', reason);
       if (!this.options.reconnect) return this.giveUp(reason, true);

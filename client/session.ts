@@ -192,8 +192,14 @@ export class Session {
     return reply.kind === MessageKind.Stats ? reply.stats : {};
   }
 
-  /** Sends what is queued, then closes the socket. */
+  /**
+   * Sends what is queued, then closes the socket. Publishes not yet confirmed
+   * are confirmed first (a ping): a clean close must not report in doubt
+   * what the broker has. If the broker does not answer, the heartbeat ends
+   * the session and they are reported, as they should be.
+   */
   async end(): Promise<void> {
+    if (this.unconfirmedPublishes > 0 && !this.closeReason) await this.confirmSent();
     // Tells the broker this end is deliberate, for presence events; then the socket follows.
     this.send(encodeBody({ kind: MessageKind.GoingAway, reason: 'the client was closed' }));
     this.writer.flush();
@@ -218,15 +224,23 @@ export class Session {
   }
 
   private confirm(): void {
+    void this.confirmSent().then((confirmed) => {
+      if (!confirmed) return; // the session ended; what stays unconfirmed is reported by the client
+      // Publishes made while this ping was out need a ping of their own.
+      if (this.publishesSent > this.publishesConfirmed) this.scheduleConfirm();
+      else this.confirming = false;
+    });
+  }
+
+  /** Pings, and counts every publish sent before the ping as confirmed once its pong is back; false when the session ended first. */
+  private confirmSent(): Promise<boolean> {
     const sent = this.publishesSent;
-    this.ping().then(
+    return this.ping().then(
       () => {
         this.publishesConfirmed = Math.max(this.publishesConfirmed, sent);
-        // Publishes made while this ping was out need a ping of their own.
-        if (this.publishesSent > this.publishesConfirmed) this.scheduleConfirm();
-        else this.confirming = false;
+        return true;
       },
-      () => undefined, // the session ended; what stays unconfirmed is reported by the client
+      () => false,
     );
   }
 
