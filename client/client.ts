@@ -58,6 +58,8 @@ export interface ClientCounters {
   reconnects: number;
   /** Replies that came after their request was settled, by an earlier reply or a timeout. */
   lateReplies: number;
+  /** Subscription handlers that threw. */
+  handlerFailures: number;
 }
 
 /** A session that lasted this long was a good one: the backoff starts afresh after it. */
@@ -88,6 +90,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     unconfirmed: 0,
     reconnects: 0,
     lateReplies: 0,
+    handlerFailures: 0,
   };
   private stateValue: ClientState = 'connecting';
   private session: Session | null = null;
@@ -106,6 +109,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private failStart!: (error: unknown) => void;
   private readonly options: ResolvedClientOptions;
   private warnedWeakCheck = false;
+  private warnedUnheardFailure = false;
 
   /** Starts connecting at once; listen for `connect` or await `started`. */
   constructor(options: ClientOptions = {}) {
@@ -342,12 +346,25 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     for (const subscription of this.routes.matching(topic)) this.deliverTo(subscription, message);
   }
 
+  /**
+   * A handler failure nobody listens for is not lost: the first is written
+   * to stderr (with a hint), the rest are counted in counters.handlerFailures.
+   */
+  private reportUnheard(failure: SockbusError): void {
+    if (this.warnedUnheardFailure) return;
+    this.warnedUnheardFailure = true;
+    process.stderr.write(`sockbus: ${failure.code}: ${failure.message} (later failures are counted in counters.handlerFailures; listen for 'error' to see each)\n`);
+  }
+
   private deliverTo(subscription: Subscription<any>, message: Message): void {
     try {
       subscription.deliver(message);
     } catch (error) {
       // A throwing handler must not break the connection or the other handlers.
-      this.emit('error', new SockbusError(ErrorCode.HandlerFailed, `handler of ${subscription.pattern} threw: ${(error as Error).message}`, { cause: error }));
+      this.counters.handlerFailures++;
+      const failure = new SockbusError(ErrorCode.HandlerFailed, `handler of ${subscription.pattern} threw: ${(error as Error).message}`, { cause: error });
+      if (this.listenerCount('error') > 0) this.emit('error', failure);
+      else this.reportUnheard(failure);
     }
   }
 

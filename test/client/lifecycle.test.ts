@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Client, connect, ErrorCode } from '../../client/index.js';
+import { join } from 'node:path';
 import { startBroker } from '../helpers/broker.js';
+import { spawnNode } from '../helpers/processes.js';
+import { readableCopyOfProject } from '../helpers/users.js';
 import { collect, connectClient, waitForCount } from '../helpers/clients.js';
 
 describe('the client lifecycle reports what happened, and only that', () => {
@@ -36,5 +39,14 @@ describe('the client lifecycle reports what happened, and only that', () => {
     const closing = early.close();
     await expect(early.started).rejects.toMatchObject({ code: ErrorCode.ClientClosed, message: 'the client was closed before it connected' });
     await closing;
+  });
+
+  it('a throwing handler with no error listener is not lost: said once on stderr, and counted', async () => {
+    const { socketPath } = await startBroker();
+    // Fixtures run from a copy laid out as an install is (fixtures/ beside dist/).
+    const child = spawnNode(join(readableCopyOfProject(), 'fixtures/throwing-handler.mjs'), [socketPath]);
+    await child.waitForExit();
+    expect(child.stdout).toBe('3\n');
+    expect(child.stderr).toBe("sockbus: HANDLER_FAILED: handler of boom threw: handler bug (later failures are counted in counters.handlerFailures; listen for 'error' to see each)\n");
   });
 });
