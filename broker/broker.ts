@@ -31,7 +31,7 @@ import { StatsService } from './stats-service.js';
 import type { StatsSources } from './stats-snapshot.js';
 import { subscriptionCost } from './subscription-limits.js';
 import { RetainedStore, sizeOf } from './retained-store.js';
-import { Router } from './router.js';
+import { Router, type BrokerSubscription } from './router.js';
 import { InheritedSocket } from './socket-activation.js';
 import { SocketOwner } from './socket-file.js';
 import { StateFile } from './state-file.js';
@@ -181,8 +181,9 @@ export class Broker implements ConnectionHost, HandlerContext {
   }
 
   subscribe(connection: Connection, { subscriptionId, pattern, queue }: Subscribe): void {
-    connection.subscriptions.add(subscriptionId, this.router.add(connection, subscriptionId, pattern, queue));
-    chargeSubscription(connection.account, pattern, 1);
+    const subscription = this.router.add(connection, subscriptionId, pattern, queue);
+    connection.subscriptions.add(subscriptionId, subscription);
+    chargeSubscription(connection.account, subscription, 1);
     // A queue group shares live work; replaying old values to each new member would duplicate them.
     if (queue !== undefined) return;
     for (const value of this.retained.matching(pattern)) {
@@ -195,7 +196,7 @@ export class Broker implements ConnectionHost, HandlerContext {
   unsubscribe(connection: Connection, subscriptionId: number): void {
     const subscription = connection.subscriptions.delete(subscriptionId)!;
     this.router.remove(connection, subscription);
-    chargeSubscription(connection.account, subscription.pattern, -1);
+    chargeSubscription(connection.account, subscription, -1);
   }
 
   /** Adds a section to every stats answer, computed when asked. */
@@ -361,10 +362,11 @@ function retainedCost(topic: string, value: KeptValue): number {
   return RETAINED_ENTRY_COST_BYTES + 2 * Buffer.byteLength(topic) + sizeOf(value);
 }
 
-function chargeSubscription(account: MemoryAccount, pattern: string, direction: 1 | -1): void {
+function chargeSubscription(account: MemoryAccount, { pattern, member }: BrokerSubscription, direction: 1 | -1): void {
   const cost = subscriptionCost(pattern);
   if (direction === 1) account.charge(cost);
   else account.release(cost);
   account.patternBytes += direction * Buffer.byteLength(pattern);
   account.subscriptions += direction;
+  if (member) account.queueSubscriptions += direction;
 }

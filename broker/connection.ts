@@ -296,11 +296,18 @@ export class Connection {
       this.reject(error);
       return;
     }
-    // The slowloris clock runs from the start of the frame still incomplete:
-    // a client writing through a small buffer completes frames all the time
-    // while its buffer is rarely empty, and must not be cut for that.
+    this.restartFrameClock(framesBefore, this.lastReceivedAt);
+  }
+
+  /**
+   * The slowloris clock runs from the start of the frame still incomplete:
+   * a client writing through a small buffer completes frames all the time
+   * while its buffer is rarely empty, and must not be cut for that; and
+   * whole frames kept for the connection's next turn are not a frame in progress.
+   */
+  private restartFrameClock(framesBefore: number, now: number): void {
     if (this.decoder.bufferedBytes === 0) this.partialFrameSince = 0;
-    else if (this.partialFrameSince === 0 || this.framesReceived !== framesBefore) this.partialFrameSince = this.lastReceivedAt;
+    else if (this.partialFrameSince === 0 || this.framesReceived !== framesBefore) this.partialFrameSince = now;
   }
 
   private receiveFrame(body: Buffer): void {
@@ -338,11 +345,14 @@ export class Connection {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.turnStartedAt = performance.now();
     this.socket.resume();
+    const framesBefore = this.framesReceived;
     try {
       this.decoder.resume();
     } catch (error) {
       this.reject(error);
+      return;
     }
+    this.restartFrameClock(framesBefore, Date.now());
   }
 
   private reject(error: unknown): void {

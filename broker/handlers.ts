@@ -107,7 +107,7 @@ function handleSubscribe(context: HandlerContext, connection: Connection, subscr
   if (connection.subscriptions.has(subscriptionId)) {
     return connection.refuse(ErrorCode.InvalidMessage, `subscription id ${subscriptionId} is already in use on this connection`, subscriptionId);
   }
-  const limit = subscriptionRefusal(connection, pattern, context.limits);
+  const limit = subscriptionRefusal(connection, pattern, queue, context.limits);
   if (limit) return connection.refuse(limit.code, limit.message, subscriptionId);
   const denial = connection.access.subscribeRefusal(pattern) ?? (queue === undefined ? null : connection.access.queueRefusal(queue));
   if (denial) return context.deny(connection, denial, subscriptionId);

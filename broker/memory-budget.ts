@@ -37,6 +37,7 @@ export class MemoryAccount {
   patternBytes = 0;
   connections = 0;
   subscriptions = 0;
+  queueSubscriptions = 0;
   /** Messages dropped and requests refused because this account was at its share. */
   dropped = 0;
   refused = 0;

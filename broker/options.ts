@@ -46,6 +46,8 @@ export interface BrokerLimits {
   maxPatternBytesPerConnection: number;
   /** Bytes of the patterns one uid's connections subscribe to, together. */
   maxPatternBytesPerUid: number;
+  /** Queue group subscriptions one uid's connections hold, together: each is visited on every publish its pattern matches. */
+  maxQueueSubscriptionsPerUid: number;
 }
 
 export interface BrokerOptions {
@@ -88,6 +90,7 @@ const DEFAULTS = {
   maxPatternWildcards: 3,
   maxPatternBytesPerConnection: 256 * 1024,
   maxPatternBytesPerUid: 1024 * 1024,
+  maxQueueSubscriptionsPerUid: 1000,
   requestLifetimeMs: 300_000,
 };
 
@@ -139,6 +142,9 @@ Options:
                          bytes of patterns one connection may hold (default: 256KiB)
   --max-pattern-bytes-per-uid BYTES
                          bytes of patterns one user's connections may hold (default: 1MiB)
+  --max-queue-subscriptions-per-uid N
+                         queue group subscriptions one user's connections may
+                         hold (default: ${DEFAULTS.maxQueueSubscriptionsPerUid})
   --bridge URL           bridge to a NATS server (nats://HOST:PORT) for other machines
   --export PATTERN       bridge: send local messages matching PATTERN to NATS (repeatable)
   --import PATTERN       bridge: deliver NATS messages matching PATTERN here (repeatable)
@@ -169,6 +175,7 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         'max-pattern-wildcards': { type: 'string' },
         'max-pattern-bytes': { type: 'string' },
         'max-pattern-bytes-per-uid': { type: 'string' },
+        'max-queue-subscriptions-per-uid': { type: 'string' },
         'request-lifetime': { type: 'string' },
         'slow-consumer': { type: 'string' },
         'log-level': { type: 'string' },
@@ -231,6 +238,7 @@ export function parseBrokerArguments(argv: string[], environment: NodeJS.Process
         maxPatternWildcards: parseCount('--max-pattern-wildcards', values['max-pattern-wildcards'], DEFAULTS.maxPatternWildcards),
         maxPatternBytesPerConnection: parseByteCount('--max-pattern-bytes', values['max-pattern-bytes'], DEFAULTS.maxPatternBytesPerConnection),
         maxPatternBytesPerUid: parseByteCount('--max-pattern-bytes-per-uid', values['max-pattern-bytes-per-uid'], DEFAULTS.maxPatternBytesPerUid),
+        maxQueueSubscriptionsPerUid: parseCount('--max-queue-subscriptions-per-uid', values['max-queue-subscriptions-per-uid'], DEFAULTS.maxQueueSubscriptionsPerUid),
       },
     },
   };

@@ -21,7 +21,7 @@ export function subscriptionCost(pattern: string): number {
  * at most that many of them replaced by `*`. The byte bounds and the
  * memory share bound what one connection and one user can make it hold.
  */
-export function subscriptionRefusal(connection: Connection, pattern: string, limits: BrokerLimits): SubscriptionRefusal | null {
+export function subscriptionRefusal(connection: Connection, pattern: string, queue: string | undefined, limits: BrokerLimits): SubscriptionRefusal | null {
   const tokens = tokenCount(pattern);
   if (tokens > limits.maxPatternTokens) {
     return complex(`pattern ${pattern} has ${tokens} tokens, more than the ${limits.maxPatternTokens} the broker allows (--max-pattern-tokens)`);
@@ -38,6 +38,10 @@ export function subscriptionRefusal(connection: Connection, pattern: string, lim
     return tooMany(`this connection's patterns would take more than the ${limits.maxPatternBytesPerConnection} bytes the broker allows one connection (--max-pattern-bytes)`);
   }
   const account = connection.account;
+  // Every queue subscription a publish matches is looked at to pick one member per group: bounded per user.
+  if (queue !== undefined && account.queueSubscriptions >= limits.maxQueueSubscriptionsPerUid) {
+    return tooMany(`${connection.access.who} already holds ${limits.maxQueueSubscriptionsPerUid} queue group subscriptions, the most the broker allows one user (--max-queue-subscriptions-per-uid)`);
+  }
   if (account.patternBytes + bytes > limits.maxPatternBytesPerUid) {
     return tooMany(`the patterns of ${connection.access.who} would take more than the ${limits.maxPatternBytesPerUid} bytes the broker allows one user (--max-pattern-bytes-per-uid)`);
   }

@@ -30,6 +30,8 @@ export class TopicTrie<T> {
   private patternCount = 0;
   /** Answers of matching(), per topic, until the patterns change. */
   private readonly answers = new BoundedCache<string, readonly T[]>();
+  /** Values held by the cached answers together. */
+  private cachedValues = 0;
 
   /** Stored (pattern, value) pairs, counting repeats. */
   get size(): number {
@@ -48,7 +50,7 @@ export class TopicTrie<T> {
     }
     increment(endsWithTail ? node.tail : node.exact, value);
     this.patternCount++;
-    this.answers.clear();
+    this.forgetAnswers();
   }
 
   /** Removes one (pattern, value) pair; returns false when it was not stored. */
@@ -57,9 +59,14 @@ export class TopicTrie<T> {
     const removed = removeFrom(this.root, tokens, 0, value);
     if (removed) {
       this.patternCount--;
-      this.answers.clear();
+      this.forgetAnswers();
     }
     return removed;
+  }
+
+  private forgetAnswers(): void {
+    this.answers.clear();
+    this.cachedValues = 0;
   }
 
   /**
@@ -72,8 +79,18 @@ export class TopicTrie<T> {
     const known = this.answers.get(topic);
     if (known) return known;
     const found = new Set<T>();
-    this.match(topic, (value) => found.add(value));
-    return this.answers.set(topic, [...found]);
+    // Each value once: a value holding one pattern many times costs one visit, not one per repeat.
+    matchFrom(this.root, topic.split(TOKEN_SEPARATOR), 0, (value) => found.add(value), !topic.startsWith('$'), false);
+    const answer = [...found];
+    // The cache is bounded by the values it holds, not only by topics: answers
+    // of thousands of values for topics never seen twice would otherwise pile up.
+    if (answer.length > MAX_CACHED_ANSWER) return answer;
+    this.cachedValues += answer.length;
+    if (this.cachedValues > MAX_CACHED_VALUES) {
+      this.answers.clear();
+      this.cachedValues = answer.length;
+    }
+    return this.answers.set(topic, answer);
   }
 
   /**
@@ -85,9 +102,14 @@ export class TopicTrie<T> {
     const tokens = topic.split(TOKEN_SEPARATOR);
     // A leading wildcard does not match `$`-topics (see patternMatches).
     const wildcardsAtRoot = !topic.startsWith('$');
-    matchFrom(this.root, tokens, 0, visit, wildcardsAtRoot);
+    matchFrom(this.root, tokens, 0, visit, wildcardsAtRoot, true);
   }
 }
+
+/** Answers with more values than this are not cached: one would hold a large share of the cache's bound. */
+const MAX_CACHED_ANSWER = 4096;
+/** Values all cached answers of one trie may hold together (a pointer each): bounded memory whatever topics come. */
+const MAX_CACHED_VALUES = 65_536;
 
 function childFor<T>(node: TrieNode<T>, token: string): TrieNode<T> {
   let child = node.literal.get(token);
@@ -130,19 +152,22 @@ function matchFrom<T>(
   index: number,
   visit: (value: T) => void,
   wildcardsAllowed: boolean,
+  repeats: boolean,
 ): void {
   if (index === tokens.length) {
-    visitAll(node.exact, visit);
+    visitAll(node.exact, visit, repeats);
     return;
   }
-  if (wildcardsAllowed) visitAll(node.tail, visit);
+  if (wildcardsAllowed) visitAll(node.tail, visit, repeats);
   const literal = node.literal.get(tokens[index]!);
-  if (literal) matchFrom(literal, tokens, index + 1, visit, true);
-  if (wildcardsAllowed && node.single) matchFrom(node.single, tokens, index + 1, visit, true);
+  if (literal) matchFrom(literal, tokens, index + 1, visit, true, repeats);
+  if (wildcardsAllowed && node.single) matchFrom(node.single, tokens, index + 1, visit, true, repeats);
 }
 
-function visitAll<T>(counts: Map<T, number>, visit: (value: T) => void): void {
+/** Visits each value, once per pattern it holds there when `repeats` is set. */
+function visitAll<T>(counts: Map<T, number>, visit: (value: T) => void, repeats: boolean): void {
   for (const [value, count] of counts) {
-    for (let repeat = 0; repeat < count; repeat++) visit(value);
+    if (!repeats) visit(value);
+    else for (let repeat = 0; repeat < count; repeat++) visit(value);
   }
 }

@@ -102,6 +102,19 @@ describe('fair share: subscriptions and sizes', () => {
     await pair.loseNothing();
   });
 
+  it('bounds the queue group subscriptions of one user: each is looked at on every publish it matches', async () => {
+    const broker = await sharedBroker(['--max-queue-subscriptions-per-uid', '50']);
+    const lines = await rawSessionAs(ALICE, broker, 'queues', Array.from({ length: 60 }, (_, index) => [4, index + 1, '>', { queue: `g${index % 3}` }]));
+    const refusals = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { code: string; message: string; subscriptionId: number });
+    expect(refusals).toHaveLength(10);
+    expect(refusals[0]).toEqual({
+      code: 'TOO_MANY_SUBSCRIPTIONS',
+      message: `${aliceIs()} already holds 50 queue group subscriptions, the most the broker allows one user (--max-queue-subscriptions-per-uid)`,
+      subscriptionId: 51,
+    });
+    expect(lines.at(-1)).toBe('pong');
+  });
+
   it('bounds the pattern bytes of one user across her connections', async () => {
     const broker = await sharedBroker(['--max-pattern-bytes-per-uid', '64KiB']);
     const patterns = (from: number) => Array.from({ length: 2000 }, (_, index) => [4, index + 1, `u${from + index}.pattern.of.some.length`]);

@@ -6,6 +6,7 @@ import { collect, connectClient, waitForCount } from '../helpers/clients.js';
 import { makeTempDir } from '../helpers/processes.js';
 import { RawConnection } from '../helpers/raw-connection.js';
 import { ALICE, readableCopyOfProject, spawnAs } from '../helpers/users.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A broker whose socket other users can reach: in a directory they may enter. */
 const sharedBroker = (args: string[] = []) => startBroker({ socketPath: join(makeTempDir(0o755), 'bus.sock'), args });
@@ -72,6 +73,19 @@ describe('a well-behaved client writing through a small buffer', () => {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     await waitForCount(inbox, 40);
+    expect(raw.closed).toBe(false);
+    expect(raw.received.filter((message) => message.kind === MessageKind.Error)).toEqual([]);
+  });
+
+  it('is not cut later for whole frames that waited for its next turn', async () => {
+    const broker = await sharedBroker(['--frame-timeout', '400']);
+    const raw = await RawConnection.open(broker.socketPath);
+    // A stats answer ends the connection's turn, so the ping behind it waits for the next one.
+    raw.sendBytes(Buffer.concat([framed([MessageKind.StatsRequest, 1]), framed([MessageKind.Ping, 2])]));
+    await raw.waitForKind(MessageKind.Pong);
+    // Idle well past the frame timeout: nothing was ever half sent.
+    const observer = await connectClient(broker.socketPath);
+    await waitFor(async () => Number((await observer.brokerStats())['uptimeSeconds']) >= 2, 'two seconds of idling');
     expect(raw.closed).toBe(false);
     expect(raw.received.filter((message) => message.kind === MessageKind.Error)).toEqual([]);
   });
