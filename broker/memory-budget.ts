@@ -8,8 +8,8 @@ import type { Logger } from './log.js';
 export const CONNECTION_COST_BYTES = 16 * 1024;
 /** What one subscription costs besides its trie nodes. */
 export const SUBSCRIPTION_COST_BYTES = 256;
-/** What one trie node of a pattern costs, measured on the trie with long distinct patterns. */
-export const PATTERN_TOKEN_COST_BYTES = 256;
+/** What one trie node of a pattern costs: the broker's RSS grew about three times what 256 bytes a node charged (attack row long-patterns). */
+export const PATTERN_TOKEN_COST_BYTES = 768;
 /** What one retained value costs besides its bytes: its entry in the store and the index. */
 export const RETAINED_ENTRY_COST_BYTES = 256;
 /** What one pending request costs: its address, its entry and its set of responders. */
