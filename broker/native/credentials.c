@@ -90,11 +90,16 @@ static int read_peer_groups(int fd, gid_t **groups, int *count) {
 }
 #endif
 
-/* peerCredentials(fd) -> { uid, gid, pid, groups }; pid is -1 where the platform cannot tell. Throws when any of it cannot be read. */
-static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+/*
+ * Reads uid, gid and pid of the peer of `fd` (pid -1 where the platform
+ * cannot tell) into `result`, and with `groups` set, the supplementary
+ * groups too. Returns NULL with an exception pending when any of it
+ * cannot be read, else `result`.
+ */
+static napi_value read_peer(napi_env env, napi_callback_info info, const char *usage, int with_groups) {
   int64_t fd;
   if (!read_int_argument(env, info, &fd)) {
-    napi_throw_type_error(env, NULL, "peerCredentials(fd): fd must be a number");
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   double uid, gid, pid = -1;
@@ -108,46 +113,8 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   gid = credentials.gid;
   pid = credentials.pid;
 #ifdef SO_PEERGROUPS
-  if (read_peer_groups((int)fd, &groups, &group_count) != 0) return throw_errno(env, "SO_PEERGROUPS");
+  if (with_groups && read_peer_groups((int)fd, &groups, &group_count) != 0) return throw_errno(env, "SO_PEERGROUPS");
 #endif
-#else
-  uid_t peer_uid;
-  gid_t peer_gid;
-  if (getpeereid((int)fd, &peer_uid, &peer_gid) != 0) return throw_errno(env, "getpeereid");
-  uid = peer_uid;
-  gid = peer_gid;
-#endif
-  napi_value result, group_array;
-  napi_create_object(env, &result);
-  napi_set_named_property(env, result, "uid", number(env, uid));
-  napi_set_named_property(env, result, "gid", number(env, gid));
-  napi_set_named_property(env, result, "pid", number(env, pid));
-  napi_create_array_with_length(env, group_count, &group_array);
-  for (int index = 0; index < group_count; index++) napi_set_element(env, group_array, index, number(env, groups[index]));
-  free(groups);
-  napi_set_named_property(env, result, "groups", group_array);
-  return result;
-}
-
-/*
- * peerProcess(fd) -> { uid, gid, pid }: who is at the other end, without the
- * groups. A client asks this of its connected socket, where the kernel
- * answers with the credentials of the process that listens, the broker.
- */
-static napi_value peer_process(napi_env env, napi_callback_info info) {
-  int64_t fd;
-  if (!read_int_argument(env, info, &fd)) {
-    napi_throw_type_error(env, NULL, "peerProcess(fd): fd must be a number");
-    return NULL;
-  }
-  double uid, gid, pid = -1;
-#if defined(SO_PEERCRED) && defined(__linux__)
-  struct ucred credentials;
-  socklen_t length = sizeof credentials;
-  if (getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return throw_errno(env, "SO_PEERCRED");
-  uid = credentials.uid;
-  gid = credentials.gid;
-  pid = credentials.pid;
 #else
   uid_t peer_uid;
   gid_t peer_gid;
@@ -160,7 +127,28 @@ static napi_value peer_process(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "uid", number(env, uid));
   napi_set_named_property(env, result, "gid", number(env, gid));
   napi_set_named_property(env, result, "pid", number(env, pid));
+  if (with_groups) {
+    napi_value group_array;
+    napi_create_array_with_length(env, group_count, &group_array);
+    for (int index = 0; index < group_count; index++) napi_set_element(env, group_array, index, number(env, groups[index]));
+    napi_set_named_property(env, result, "groups", group_array);
+  }
+  free(groups);
   return result;
+}
+
+/* peerCredentials(fd) -> { uid, gid, pid, groups }; pid is -1 where the platform cannot tell. Throws when any of it cannot be read. */
+static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+  return read_peer(env, info, "peerCredentials(fd): fd must be a number", 1);
+}
+
+/*
+ * peerProcess(fd) -> { uid, gid, pid }: who is at the other end, without the
+ * groups. A client asks this of its connected socket, where the kernel
+ * answers with the credentials of the process that listens, the broker.
+ */
+static napi_value peer_process(napi_env env, napi_callback_info info) {
+  return read_peer(env, info, "peerProcess(fd): fd must be a number", 0);
 }
 
 /* userName(uid) -> name or null */

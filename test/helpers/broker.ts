@@ -22,6 +22,11 @@ export async function startBroker(options: { socketPath?: string; args?: string[
   return { child, socketPath };
 }
 
+/** Starts sockbusd on a socket other users can reach: in a temp directory they may enter (0755). */
+export function startSharedBroker(args: string[] = []): Promise<TestBroker> {
+  return startBroker({ socketPath: join(makeTempDir(0o755), 'bus.sock'), args });
+}
+
 /** Restarts a broker on the same socket path after it was killed. */
 export async function restartBroker(broker: TestBroker, args: string[] = []): Promise<TestBroker> {
   return startBroker({ socketPath: broker.socketPath, args });

@@ -1,19 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../client/index.js';
-import { startBroker } from '../helpers/broker.js';
+import { startSharedBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount, waitForSubscriptions } from '../helpers/clients.js';
-import { makeTempDir } from '../helpers/processes.js';
 import { ALICE, BOB, cliAs, readableCopyOfProject, spawnAs, testUser } from '../helpers/users.js';
-import { join } from 'node:path';
 import { waitFor } from '../helpers/wait.js';
-
-/** A broker whose socket other users can reach: in a directory they may enter. */
-const sharedBroker = (args: string[] = []) => startBroker({ socketPath: join(makeTempDir(0o755), 'bus.sock'), args });
 
 describe('peer credentials, as the kernel reports them', () => {
   it('names each client\'s uid, user and pid in the client list and on every message it publishes', async () => {
     const copy = readableCopyOfProject();
-    const { socketPath } = await sharedBroker();
+    const { socketPath } = await startSharedBroker();
     const host = await connectClient(socketPath, { name: 'host' });
     const inbox = await collect(host, 'plugin.>');
     const alice = testUser(ALICE);
@@ -31,7 +26,7 @@ describe('peer credentials, as the kernel reports them', () => {
 
   it('replaces whatever sender a client claims with the kernel\'s answer', async () => {
     const copy = readableCopyOfProject();
-    const { socketPath } = await sharedBroker();
+    const { socketPath } = await startSharedBroker();
     const host = await connectClient(socketPath);
     const inbox = await collect(host, 'forged');
     const forger = spawnAs(BOB, copy, 'fixtures/forge-sender.mjs', [socketPath, 'forged']);
@@ -44,7 +39,7 @@ describe('peer credentials, as the kernel reports them', () => {
 
   it('keeps $SYS. for root and the broker\'s user when no policy says otherwise', async () => {
     const copy = readableCopyOfProject();
-    const { socketPath } = await sharedBroker();
+    const { socketPath } = await startSharedBroker();
     const root = await collect(await connectClient(socketPath), '$SYS.client.>');
     const bob = cliAs(BOB, copy, ['sub', '$SYS.client.>', '--socket', socketPath]);
     await bob.waitForExit();

@@ -2,34 +2,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_CLIENT_NAME_BYTES } from '../../protocol/index.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { collect, connectClient, waitForCount } from '../helpers/clients.js';
+import { startSharedBroker, type TestBroker } from '../helpers/broker.js';
+import { connectClient, watchingPair } from '../helpers/clients.js';
 import { MiB, processMemory } from '../helpers/memory.js';
 import { makeTempDir } from '../helpers/processes.js';
 import { ALICE, BOB, readableCopyOfProject, spawnAs, testUser } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
 
-/** A broker whose socket other users can reach. */
-const sharedBroker = (args: string[] = []) => startBroker({ socketPath: join(makeTempDir(0o755), 'bus.sock'), args });
 const aliceIs = () => `user ${ALICE} (uid ${testUser(ALICE).uid})`;
-
-/** A well-behaved publisher and subscriber of another user (root): they must lose nothing, and their pings must be answered. */
-async function watchingPair(broker: TestBroker) {
-  const publisher = await connectClient(broker.socketPath, { name: 'pair-publisher' });
-  const subscriber = await connectClient(broker.socketPath, { name: 'pair-subscriber' });
-  const inbox = await collect(subscriber, 'pair.>');
-  let sent = 0;
-  return {
-    async loseNothing(count = 200): Promise<void> {
-      for (let index = 0; index < count; index++) publisher.publish('pair.n', sent++);
-      // Answered within a generous deadline: the broker is not stalled for them.
-      await publisher.flush();
-      await waitForCount(inbox, sent, 'messages', 20_000);
-      expect(inbox.map((message) => message.data)).toEqual(Array.from({ length: sent }, (_, index) => index));
-      expect([subscriber.counters.droppedByBroker, subscriber.counters.droppedByClient]).toEqual([0, 0]);
-    },
-  };
-}
 
 /** Starts a raw session as `user`: hello with `name`, then `frames` (passed in a file: they can be large). */
 function startRawSession(user: string, broker: TestBroker, name: string, frames: unknown[], hold = false) {
@@ -49,8 +29,8 @@ async function rawSessionAs(user: string, broker: TestBroker, name: string, fram
 describe('fair share: memory', () => {
   // Attack row: "500 subscribers that never read, one publisher flooding": 3.93 GiB, OOM-killed under a 2 GiB limit.
   it('holds one user\'s never-reading subscribers to that user\'s share: the broker stays small, only her messages drop', async () => {
-    const broker = await sharedBroker();
-    const pair = await watchingPair(broker);
+    const broker = await startSharedBroker();
+    const pair = await watchingPair(broker.socketPath);
     const hog = spawnAs(ALICE, readableCopyOfProject(), 'fixtures/memory-hog.mjs', [broker.socketPath, '300', '20000', '4096']);
     await waitFor(() => hog.stdout.includes('flooded') || !hog.running, 'the hog to have flooded', 60_000);
     expect(hog.stderr).toBe('');
@@ -72,7 +52,7 @@ describe('fair share: memory', () => {
   });
 
   it('refuses a subscription once the user\'s share is used, naming the share and the flag', async () => {
-    const broker = await sharedBroker(['--max-memory-per-uid', '1MiB']);
+    const broker = await startSharedBroker(['--max-memory-per-uid', '1MiB']);
     const lines = await rawSessionAs(ALICE, broker, 'many-subscriptions', Array.from({ length: 3000 }, (_, index) => [4, index + 1, `a${index}.b.c.d`]));
     const refusals = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { code: string; message: string });
     expect(refusals.length).toBeGreaterThan(0);
@@ -85,8 +65,8 @@ describe('fair share: subscriptions and sizes', () => {
   // Attack rows: "10,000 subscriptions to distinct 127-token patterns" (650 MiB per connection) and
   // "10,000 patterns of a/* 60 tokens deep" (240 ms of broker CPU per publish).
   it('refuses patterns with too many tokens or wildcards, and more pattern bytes than a connection may hold, each naming its flag', async () => {
-    const broker = await sharedBroker();
-    const pair = await watchingPair(broker);
+    const broker = await startSharedBroker();
+    const pair = await watchingPair(broker.socketPath);
     const deep = Array.from({ length: 127 }, () => 'a').join('.');
     const wild = 'a.*.a.*.a.*.a.*';
     const lines = await rawSessionAs(ALICE, broker, 'patterns', [
@@ -103,7 +83,7 @@ describe('fair share: subscriptions and sizes', () => {
   });
 
   it('bounds the queue group subscriptions of one user: each is looked at on every publish it matches', async () => {
-    const broker = await sharedBroker(['--max-queue-subscriptions-per-uid', '50']);
+    const broker = await startSharedBroker(['--max-queue-subscriptions-per-uid', '50']);
     const lines = await rawSessionAs(ALICE, broker, 'queues', Array.from({ length: 60 }, (_, index) => [4, index + 1, '>', { queue: `g${index % 3}` }]));
     const refusals = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { code: string; message: string; subscriptionId: number });
     expect(refusals).toHaveLength(10);
@@ -116,7 +96,7 @@ describe('fair share: subscriptions and sizes', () => {
   });
 
   it('bounds the pattern bytes of one user across her connections', async () => {
-    const broker = await sharedBroker(['--max-pattern-bytes-per-uid', '64KiB']);
+    const broker = await startSharedBroker(['--max-pattern-bytes-per-uid', '64KiB']);
     const patterns = (from: number) => Array.from({ length: 2000 }, (_, index) => [4, index + 1, `u${from + index}.pattern.of.some.length`]);
     const holder = startRawSession(ALICE, broker, 'one', patterns(0), true);
     await waitFor(() => holder.stdout.includes('pong'), 'the first connection to hold its patterns');
@@ -130,8 +110,8 @@ describe('fair share: subscriptions and sizes', () => {
 
   // Attack rows: "hello names of 1 MB" (881 MiB for 400 connections) and "header maps of 80,000 entries" (75 ms of CPU each).
   it('refuses a hello name longer than the limit, and headers with too many entries or bytes, with the connection kept for headers', async () => {
-    const broker = await sharedBroker();
-    const pair = await watchingPair(broker);
+    const broker = await startSharedBroker();
+    const pair = await watchingPair(broker.socketPath);
     expect(await rawSessionAs(ALICE, broker, 'x:100000:n', [])).toEqual([
       JSON.stringify({ code: 'INVALID_MESSAGE', message: `hello: "name" is 100000 bytes, longer than the limit of ${MAX_CLIENT_NAME_BYTES} bytes`, subscriptionId: null }),
       'closed',
@@ -149,7 +129,7 @@ describe('fair share: subscriptions and sizes', () => {
 describe('fair share: connection slots', () => {
   // Attack row: "two users × 5,000 connections": everyone, root included, got TOO_MANY_CONNECTIONS.
   it('keeps room for a user who arrives last, whatever two others took, and refuses the biggest holders first', async () => {
-    const broker = await sharedBroker(['--max-connections', '40']);
+    const broker = await startSharedBroker(['--max-connections', '40']);
     const observer = await connectClient(broker.socketPath, { name: 'root-observer' });
     const hold = (user: string, count: number) => spawnAs(user, readableCopyOfProject(), 'fixtures/memory-hog.mjs', [broker.socketPath, String(count), '0', '1']);
     const stats = () => observer.brokerStats();

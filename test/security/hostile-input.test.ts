@@ -1,38 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import { MessageKind } from '../../protocol/index.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { collect, connectClient, waitForCount } from '../helpers/clients.js';
-import { makeTempDir } from '../helpers/processes.js';
+import { startSharedBroker } from '../helpers/broker.js';
+import { collect, connectClient, waitForCount, watchingPair } from '../helpers/clients.js';
 import { RawConnection } from '../helpers/raw-connection.js';
 import { ALICE, readableCopyOfProject, spawnAs } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
 
-/** A broker whose socket other users can reach: in a directory they may enter. */
-const sharedBroker = (args: string[] = []) => startBroker({ socketPath: join(makeTempDir(0o755), 'bus.sock'), args });
-
-/** A well-behaved publisher and subscriber of another user (root), who must lose nothing. */
-async function watchingPair(broker: TestBroker) {
-  const publisher = await connectClient(broker.socketPath, { name: 'pair-publisher' });
-  const subscriber = await connectClient(broker.socketPath, { name: 'pair-subscriber' });
-  const inbox = await collect(subscriber, 'pair.>');
-  let sent = 0;
-  return {
-    async loseNothing(count = 200): Promise<void> {
-      for (let index = 0; index < count; index++) publisher.publish('pair.n', sent++);
-      await publisher.flush();
-      await waitForCount(inbox, sent);
-      expect(inbox.map((message) => message.data)).toEqual(Array.from({ length: sent }, (_, index) => index));
-      expect([subscriber.counters.droppedByBroker, subscriber.counters.droppedByClient]).toEqual([0, 0]);
-    },
-  };
-}
 
 describe('no client input can end the broker', () => {
   // Attack row: "flood frames whose answers are control frames and never read": the broker used to exit with a stack overflow.
   it('cuts a user who floods control answers without reading them, and stays up for everyone else', async () => {
-    const broker = await sharedBroker(['--max-pending', '65536']);
-    const pair = await watchingPair(broker);
+    const broker = await startSharedBroker(['--max-pending', '65536']);
+    const pair = await watchingPair(broker.socketPath);
     const flood = spawnAs(ALICE, readableCopyOfProject(), 'fixtures/control-flood.mjs', [broker.socketPath, '2000000']);
     await flood.waitForExit(60_000);
     expect(flood.stderr + flood.stdout).toMatch(/^closed after \d+ frames\n$/);
@@ -47,8 +26,8 @@ describe('no client input can end the broker', () => {
     ['an extension type', [MessageKind.Publish, 'a.b', 1, null, { retain: true, x: { ext: true } }], 0x01],
     ['nesting deeper than msgpackr decodes', [MessageKind.Publish, 'a.b', 1, null, 'NESTED'], 0],
   ])('refuses publish options holding %s with INVALID_MESSAGE, not an internal error', async (_name, message, extType) => {
-    const broker = await sharedBroker();
-    const pair = await watchingPair(broker);
+    const broker = await startSharedBroker();
+    const pair = await watchingPair(broker.socketPath);
     const raw = await RawConnection.open(broker.socketPath);
     raw.sendBytes(publishWithOptions(message as unknown[], extType));
     const error = await raw.waitForKind(MessageKind.Error);
@@ -61,7 +40,7 @@ describe('no client input can end the broker', () => {
 describe('a well-behaved client writing through a small buffer', () => {
   // Attack row: "a client that writes through an 8 KiB buffer": cut with TIMEOUT because the frame clock ran from the last empty buffer.
   it('is not cut by the frame timeout while every frame completes in time', async () => {
-    const broker = await sharedBroker(['--frame-timeout', '400']);
+    const broker = await startSharedBroker(['--frame-timeout', '400']);
     const subscriber = await connectClient(broker.socketPath);
     const inbox = await collect(subscriber, 'bulk');
     const raw = await RawConnection.open(broker.socketPath);
@@ -78,7 +57,7 @@ describe('a well-behaved client writing through a small buffer', () => {
   });
 
   it('is not cut later for whole frames that waited for its next turn', async () => {
-    const broker = await sharedBroker(['--frame-timeout', '400']);
+    const broker = await startSharedBroker(['--frame-timeout', '400']);
     const raw = await RawConnection.open(broker.socketPath);
     // A stats answer ends the connection's turn, so the ping behind it waits for the next one.
     raw.sendBytes(Buffer.concat([framed([MessageKind.StatsRequest, 1]), framed([MessageKind.Ping, 2])]));
@@ -91,7 +70,7 @@ describe('a well-behaved client writing through a small buffer', () => {
   });
 
   it('is still cut when one frame stays incomplete past the timeout (slowloris)', async () => {
-    const broker = await sharedBroker(['--frame-timeout', '400']);
+    const broker = await startSharedBroker(['--frame-timeout', '400']);
     const raw = await RawConnection.open(broker.socketPath);
     const frame = framed([MessageKind.Publish, 'bulk', 'x'.repeat(20_000)]);
     raw.sendBytes(Buffer.concat([framed([MessageKind.Ping, 1]), frame.subarray(0, 100)]));
