@@ -2,6 +2,7 @@ import { fstatSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { AcceptFailures } from './accept-failures.js';
 import type { Logger } from './log.js';
+import { listen } from './listen.js';
 
 /** The first descriptor systemd passes (SD_LISTEN_FDS_START in sd_listen_fds(3)). */
 const FIRST_PASSED_FD = 3;
@@ -48,13 +49,7 @@ export class InheritedSocket {
     const server = net.createServer(onConnection);
     const acceptFailures = new AcceptFailures(log);
     server.on('error', (error) => acceptFailures.note(error));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ fd }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, { fd });
     return new InheritedSocket(server, fd, boundPath(fd) ?? `fd ${fd}`, acceptFailures);
   }
 

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { assertSocketPathFits, ErrorCode, SockbusError } from '../protocol/index.js';
 import { CredentialReader, type PeerCredentials } from './credentials.js';
 import { AcceptFailures } from './accept-failures.js';
+import { listen } from './listen.js';
 import type { Logger } from './log.js';
 import { describeUser, unsafePathReason } from './safe-path.js';
 import { StartLock } from './start-lock.js';
@@ -246,15 +247,4 @@ async function listenWithMode(path: string, mode: number): Promise<net.Server> {
   }
   await listening;
   return server;
-}
-
-function listen(server: net.Server, path: string): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once('error', onError);
-    server.listen(path, () => {
-      server.off('error', onError);
-      resolvePromise();
-    });
-  });
 }

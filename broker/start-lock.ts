@@ -3,6 +3,7 @@ import { closeSync, constants, fchmodSync, fchownSync, fstatSync, linkSync, lsta
 import net from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { assertSocketPathFits, ErrorCode, SockbusError } from '../protocol/index.js';
+import { listen } from './listen.js';
 import type { Logger } from './log.js';
 import { describeUser } from './safe-path.js';
 
@@ -220,15 +221,4 @@ function unlinkIfSame(path: string, identity: Stats | null): void {
 
 function anotherBroker(path: string): SockbusError {
   return new SockbusError(ErrorCode.BrokerAlreadyRunning, `another broker is listening on ${path}`);
-}
-
-function listen(server: net.Server, path: string): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once('error', onError);
-    server.listen(path, () => {
-      server.off('error', onError);
-      resolvePromise();
-    });
-  });
 }
