@@ -3,17 +3,11 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connect } from '../../client/index.js';
-import { spawnBroker, startBroker } from '../helpers/broker.js';
+import { expectServing, raceTenBrokers, spawnBroker, startBroker } from '../helpers/broker.js';
 import { makeTempDir } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 const permissions = (path: string) => lstatSync(path).mode & 0o777;
-
-async function expectServing(socketPath: string): Promise<void> {
-  const client = await connect({ path: socketPath, reconnect: false });
-  await client.flush();
-  await client.close();
-}
 
 describe('the broker owns its socket file', () => {
   it('creates the socket with mode 0666 and prints where it listens', async () => {
@@ -111,17 +105,7 @@ describe('the broker owns its socket file', () => {
   });
 
   it('ten brokers started at once on one path leave exactly one listening', async () => {
-    const socketPath = join(makeTempDir(), 'bus.sock');
-    const children = Array.from({ length: 10 }, () => spawnBroker(socketPath));
-    await waitFor(() => children.filter((child) => !child.running).length === 9, 'nine brokers to give up', 20_000);
-    const survivors = children.filter((child) => child.running);
-    expect(survivors).toHaveLength(1);
-    await waitFor(() => survivors[0]!.stdout.includes('listening'), 'the survivor to listen');
-    for (const loser of children.filter((child) => !child.running)) {
-      expect(loser.exitCode).toBe(1);
-      expect(loser.stderr).toBe(`sockbusd: another broker is listening on ${socketPath}\n`);
-    }
-    await expectServing(socketPath);
+    await raceTenBrokers(join(makeTempDir(), 'bus.sock'));
   });
 
   it('SIGTERM says going-away to clients and removes its own socket file', async () => {

@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { connect } from '../../client/index.js';
 import type { SpawnOptions } from 'node:child_process';
 import { BROKER_BIN, CLI_BIN, makeTempDir, spawnNode, type Child } from './processes.js';
 import { waitFor } from './wait.js';
@@ -44,4 +46,25 @@ export async function runCli(args: string[], options: SpawnOptions & { input?: s
 /** Starts the sockbus CLI and returns while it runs. */
 export function startCli(args: string[], options: SpawnOptions = {}): Child {
   return spawnNode(CLI_BIN, args, options);
+}
+
+/** Connects to the broker on the path and flushes, trusting a broker of `brokerUser` too (root and ourselves are trusted anyway). */
+export async function expectServing(socketPath: string, brokerUser?: string): Promise<void> {
+  const client = await connect({ path: socketPath, reconnect: false, brokerUid: brokerUser });
+  await client.flush();
+  await client.close();
+}
+
+/** Ten brokers at once on one path: exactly one serves, the others say a broker is there. Resolves with the one. */
+export async function raceTenBrokers(socketPath: string): Promise<Child> {
+  const children = Array.from({ length: 10 }, () => spawnBroker(socketPath));
+  await waitFor(() => children.filter((child) => !child.running).length === 9, 'nine brokers to give up', 20_000);
+  const survivors = children.filter((child) => child.running);
+  expect(survivors).toHaveLength(1);
+  await waitFor(() => survivors[0]!.stdout.includes('listening'), 'the survivor to listen');
+  for (const loser of children.filter((child) => !child.running)) {
+    expect([loser.exitCode, loser.stderr]).toEqual([1, `sockbusd: another broker is listening on ${socketPath}\n`]);
+  }
+  await expectServing(socketPath);
+  return survivors[0]!;
 }

@@ -2,19 +2,11 @@ import { createHash } from 'node:crypto';
 import { cpSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { connect } from '../../client/index.js';
-import { spawnBroker, startBroker } from '../helpers/broker.js';
+import { expectServing, raceTenBrokers, startBroker } from '../helpers/broker.js';
 import { makeTempDir, PROJECT_ROOT, type Child } from '../helpers/processes.js';
 import { ALICE, BOB, readableCopyOfProject, spawnAs, testUser } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
 import { runAs } from './run-as.js';
-
-/** Connects to the broker on the path, trusting a broker of `brokerUser` too (root and ourselves are trusted anyway). */
-async function expectServing(socketPath: string, brokerUser?: string): Promise<void> {
-  const client = await connect({ path: socketPath, reconnect: false, brokerUid: brokerUser });
-  await client.flush();
-  await client.close();
-}
 
 /** Bob listening on `path` (abstract when it starts with "@"), as a squatter would. */
 async function squat(copy: string, path: string): Promise<Child> {
@@ -22,20 +14,6 @@ async function squat(copy: string, path: string): Promise<Child> {
   await waitFor(() => listener.stdout.includes('listening') || !listener.running, 'the squatter to listen');
   if (!listener.running) throw new Error(`the squatter exited: ${listener.stderr}`);
   return listener;
-}
-
-/** Ten brokers at once on one path: exactly one serves, the others say a broker is there. */
-async function raceTen(socketPath: string): Promise<Child> {
-  const children = Array.from({ length: 10 }, () => spawnBroker(socketPath));
-  await waitFor(() => children.filter((child) => !child.running).length === 9, 'nine brokers to give up', 20_000);
-  const survivors = children.filter((child) => child.running);
-  expect(survivors).toHaveLength(1);
-  await waitFor(() => survivors[0]!.stdout.includes('listening'), 'the survivor to listen');
-  for (const loser of children.filter((child) => !child.running)) {
-    expect([loser.exitCode, loser.stderr]).toEqual([1, `sockbusd: another broker is listening on ${socketPath}\n`]);
-  }
-  await expectServing(socketPath);
-  return survivors[0]!;
 }
 
 // Issue 11: the start lock was an abstract socket name derived from the
@@ -72,7 +50,7 @@ describe('the start lock', () => {
 
     // A broker that dies leaves a stale socket and a stale lock entry: the race the lock is for.
     await first.child.kill('SIGKILL');
-    await raceTen(socketPath);
+    await raceTenBrokers(socketPath);
     expect(readdirSync(lockDirectory)).toHaveLength(1);
   });
 
@@ -113,6 +91,6 @@ describe('the start lock', () => {
     const first = await startBroker({ socketPath });
     await first.child.kill('SIGKILL');
     expect(lstatSync(socketPath).isSocket()).toBe(true);
-    await raceTen(socketPath);
+    await raceTenBrokers(socketPath);
   });
 });
