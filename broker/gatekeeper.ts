@@ -163,11 +163,6 @@ export class Gatekeeper {
     else this.perUid.set(uid, held);
   }
 
-  /** Connections held per uid, for stats. */
-  connectionsOf(uid: number | null): number {
-    return uid === null ? 0 : (this.perUid.get(uid) ?? 0);
-  }
-
   /**
    * Reads the policy file again and gives every connection its new rules.
    * False, with the reason logged, when there is no file or it does not

@@ -59,20 +59,19 @@ export class Outbound {
 
   /** Whether a message body of this size fits in the buffer and in the user's memory share now. */
   hasRoomFor(bodyBytes: number): boolean {
-    const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
-    return this.pendingBytes + frameBytes <= this.limits.maxPendingBytes && this.account.hasRoomFor(frameBytes);
+    return this.shortOf(FRAME_HEADER_BYTES + bodyBytes) === null;
   }
 
   /** Queues a message given as body parts; returns false when the policy discarded it. */
   sendMessage(parts: readonly Uint8Array[], bodyBytes: number): boolean {
     const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
-    const ownRoom = this.pendingBytes + frameBytes <= this.limits.maxPendingBytes;
-    if (ownRoom && this.account.hasRoomFor(frameBytes)) {
+    const short = this.shortOf(frameBytes);
+    if (short === null) {
       this.batcher.appendParts(parts);
       this.charge(frameBytes);
       return true;
     }
-    if (ownRoom) {
+    if (short === 'share') {
       // The user's clients together hold their whole share: theirs drop, nobody else's.
       this.droppedSinceNotice++;
       this.events.onDrop(true);
@@ -83,6 +82,12 @@ export class Outbound {
       this.events.onDrop(false);
     }
     return false;
+  }
+
+  /** What a frame of this size does not fit now: this connection's buffer, its user's memory share, or nothing (null). */
+  private shortOf(frameBytes: number): 'buffer' | 'share' | null {
+    if (this.pendingBytes + frameBytes > this.limits.maxPendingBytes) return 'buffer';
+    return this.account.hasRoomFor(frameBytes) ? null : 'share';
   }
 
   /** Queues a control message body, which is never dropped. */
