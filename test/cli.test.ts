@@ -54,7 +54,7 @@ describe('the sockbus command line', () => {
     await connectClient(socketPath, { name: 'dashboard' });
     const stats = await runCli(['stats', '--socket', socketPath]);
     expect(stats.exitCode).toBe(0);
-    expect(stats.stdout).toMatch(/^server +sockbusd 0\.1\.0$/m);
+    expect(stats.stdout).toMatch(/^server +sockbusd 0\.2\.0$/m);
     expect(stats.stdout).toMatch(/^connections +2$/m);
     expect(stats.stdout).toMatch(/^1\tdashboard\t0\t/m);
   });
@@ -118,7 +118,7 @@ describe('the sockbus command line', () => {
       const child = new Child(spawn(bin, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] }));
       await child.waitForExit();
       expect(child.stderr).toBe('');
-      expect(child.stdout).toMatch(/^sockbusd? 0\.1\.0\n$/);
+      expect(child.stdout).toMatch(/^sockbusd? 0\.2\.0\n$/);
     }
   });
 
@@ -126,10 +126,10 @@ describe('the sockbus command line', () => {
     const help = await runCli(['--help']);
     expect(help.exitCode).toBe(0);
     expect(help.stdout).toMatch(/^Usage: sockbus <command>/);
-    expect((await runCli(['--version'])).stdout).toBe('sockbus 0.1.0\n');
+    expect((await runCli(['--version'])).stdout).toBe('sockbus 0.2.0\n');
     const brokerVersion = spawnBroker('/unused', ['--version']);
     await brokerVersion.waitForExit();
-    expect(brokerVersion.stdout).toBe('sockbusd 0.1.0\n');
+    expect(brokerVersion.stdout).toBe('sockbusd 0.2.0\n');
     const brokerUsage = spawnBroker('/unused', ['--mode', 'rw']);
     await brokerUsage.waitForExit();
     expect(brokerUsage.exitCode).toBe(2);

@@ -21,8 +21,8 @@ describe('the npm package', () => {
     const prefix = join(work, 'prefix');
     await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(work, filename)], { cwd: work });
     const bin = (name: string) => join(prefix, 'bin', name);
-    expect((await run(bin('sockbusd'), ['--version'])).stdout).toBe('sockbusd 0.1.0\n');
-    expect((await run(bin('sockbus'), ['--version'])).stdout).toBe('sockbus 0.1.0\n');
+    expect((await run(bin('sockbusd'), ['--version'])).stdout).toBe('sockbusd 0.2.0\n');
+    expect((await run(bin('sockbus'), ['--version'])).stdout).toBe('sockbus 0.2.0\n');
     expect((await run(bin('sockbus'), ['--help'])).stdout).toMatch(/^Usage: sockbus <command> \[options\]\n/);
     expect((await run(bin('sockbusd'), ['--help'])).stdout).toMatch(/^Usage: sockbusd \[options\]\n/);
     const installed = join(prefix, 'lib/node_modules/sockbus');
@@ -51,7 +51,7 @@ await bus.close();
     const broker = execFile(bin('sockbusd'), ['--socket', socketPath]);
     try {
       const listening = await new Promise<string>((resolve) => broker.stdout!.once('data', (chunk) => resolve(String(chunk))));
-      expect(listening).toMatch(/^sockbusd 0\.1\.0 listening on /);
+      expect(listening).toMatch(/^sockbusd 0\.2\.0 listening on /);
       const { stdout } = await run(process.execPath, [join(app, 'app.js'), socketPath], { cwd: app });
       expect(JSON.parse(stdout)).toMatchObject({ data: 42, sender: { uid: process.getuid!() } });
     } finally {
