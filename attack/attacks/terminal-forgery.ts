@@ -10,7 +10,7 @@ const CONTROL = /[\x00-\x08\x0b-\x1f\x7f\x9b]/;
 /** Runs the sockbus CLI as carol on a pseudo-terminal (script), as a person would see it, without colour. */
 async function onTerminal(context: AttackContext, args: string[], waitMs: number): Promise<string> {
   // One shell word each: a pattern such as news.> must not become a redirect.
-  const command = [process.execPath, join(context.copy, 'dist/client/cli.js'), ...args].map((word) => `'${word.replace(/'/g, "'\\''")}'`).join(' ');
+  const command = [process.execPath, join(context.copy, 'dist/cli/main.js'), ...args].map((word) => `'${word.replace(/'/g, "'\\''")}'`).join(' ');
   const child = spawnAs(CAROL, context.copy, 'script', ['-qec', command, '/dev/null'], { env: { PATH: process.env['PATH'], NO_COLOR: '1', TERM: 'dumb' } });
   child.process.stdin?.end();
   if (!(await child.waitForExit(waitMs))) await child.kill();

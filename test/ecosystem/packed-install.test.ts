@@ -8,7 +8,7 @@ import { makeTempDir, PROJECT_ROOT } from '../helpers/processes.js';
 const run = promisify(execFile);
 
 /** What the package may hold: built code, the addon's source, and the documents and files a user needs. */
-const SHIPPED = /^(dist\/(protocol|broker|client)\/.+\.(js|d\.ts)|binding\.gyp|broker\/native\/(credentials\.c|build\.mjs)|contrib\/systemd\/.+|clients\/python\/(sockbus\.py|README\.md)|README\.md|PROTOCOL\.md|SECURITY\.md|package\.json)$/;
+const SHIPPED = /^(dist\/(protocol|broker|client|cli)\/.+\.(js|d\.ts)|binding\.gyp|broker\/native\/(credentials\.c|build\.mjs)|contrib\/systemd\/.+|clients\/python\/(sockbus\.py|README\.md)|README\.md|PROTOCOL\.md|SECURITY\.md|package\.json)$/;
 
 describe('the npm package', () => {
   it('installs globally from its tarball, builds its addon, and its bins and library work', { timeout: 180_000 }, async () => {

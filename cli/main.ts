@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { resolveBrokerTrust } from '../client/broker-trust.js';
+import { SockbusError } from '../client/index.js';
 import { assertPublishable, assertValidPattern, VERSION } from '../protocol/index.js';
-import { resolveBrokerTrust } from './broker-trust.js';
-import { describeError, formatStats, formatTable, monitor, openClient, publish, reply, request, subscribe } from './cli-commands.js';
-import { SockbusError } from './index.js';
+import { describeError, formatStats, formatTable, monitor, openClient, publish, reply, request, subscribe } from './commands.js';
 import { toJsonText } from './json-lines.js';
 import { escapeControls } from './terminal-escape.js';
 
