@@ -63,6 +63,8 @@ export const ErrorCode = {
   UnsafeSocketDirectory: 'UNSAFE_SOCKET_DIRECTORY',
   /** The broker cannot read or write its `--state` file, so it does not start. */
   StateFileUnusable: 'STATE_FILE_UNUSABLE',
+  /** --bridge was given and the optional `nats` package is not installed, so the broker does not start. */
+  BridgeUnavailable: 'BRIDGE_UNAVAILABLE',
   /** A bug in sockbus itself; the broker stays up. */
   Internal: 'INTERNAL_ERROR',
 } as const;
