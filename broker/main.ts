@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-import { ErrorCode, SockbusError, VERSION } from '../protocol/index.js';
+import { ErrorCode, SockbusError, UsageError, VERSION } from '../protocol/index.js';
 import { Broker } from './broker.js';
 import { sizeConnectionLimits } from './connection-slots.js';
 import { CredentialReader } from './credentials.js';
 import { Logger } from './log.js';
 import { takeActivationSocket } from './socket-activation.js';
-import { parseBrokerArguments, USAGE, UsageError } from './options.js';
+import { parseBrokerArguments, USAGE } from './options.js';
 
 /** Resolves with an exit code, or with undefined while the broker keeps running. */
 async function main(): Promise<number | undefined> {

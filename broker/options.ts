@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_MAX_FRAME_BYTES, patternProblem, resolveSocketPath, topicProblem } from '../protocol/index.js';
+import { DEFAULT_MAX_FRAME_BYTES, patternProblem, resolveSocketPath, topicProblem, UsageError } from '../protocol/index.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';
@@ -167,8 +167,6 @@ Options:
   -h, --help             show this help
   -v, --version          show the version
 `;
-
-export class UsageError extends Error {}
 
 export type ParsedCommand = { action: 'help' } | { action: 'version' } | { action: 'run'; options: BrokerOptions };
 

@@ -88,3 +88,15 @@ export class ProtocolError extends SockbusError {
     this.name = 'ProtocolError';
   }
 }
+
+/**
+ * A command line that cannot be run, for sockbusd and sockbus alike: each
+ * prints the message with its usage and exits 2. Not a SockbusError: it
+ * never crosses the socket.
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
