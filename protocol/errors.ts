@@ -97,6 +97,8 @@ export const StartCode = {
   UnsafeSocketDirectory: 'UNSAFE_SOCKET_DIRECTORY',
   /** The broker cannot read or write its `--state` file, so it does not start. */
   StateFileUnusable: 'STATE_FILE_UNUSABLE',
+  /** --bridge was given and the optional `nats` package is not installed, so the broker does not start. */
+  BridgeUnavailable: 'BRIDGE_UNAVAILABLE',
 } as const;
 
 export const ErrorCode = { ...RecoverableCode, ...ClosingCode, ...ReplyCode, ...LibraryCode, ...StartCode } as const;
@@ -146,4 +148,16 @@ export interface ErrorAbout {
   inUse?: number;
   topic?: string;
   reply?: string;
+}
+
+/**
+ * A command line that cannot be run, for sockbusd and sockbus alike: each
+ * prints the message with its usage and exits 2. Not a SockbusError: it
+ * never crosses the socket.
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
 }

@@ -96,7 +96,7 @@ describe('the sockbus command line', () => {
   it('a client running as another user (nobody) connects to the 0666 socket and receives', async () => {
     const home = readableCopyOfProject();
     const { socketPath } = await startBroker({ socketPath: join(makeTempDir(0o755), 'shared.sock') });
-    const sub = spawnNode(join(home, 'dist/client/cli.js'), ['sub', 'shared.>', '--count', '1', '--socket', socketPath], { uid: 65534, gid: 65534, cwd: home });
+    const sub = spawnNode(join(home, 'dist/cli/main.js'), ['sub', 'shared.>', '--count', '1', '--socket', socketPath], { uid: 65534, gid: 65534, cwd: home });
     await waitForSubscriptions(socketPath, 1);
     await runCli(['pub', 'shared.hello', '"from root"', '--socket', socketPath]);
     await sub.waitForExit();
@@ -107,7 +107,7 @@ describe('the sockbus command line', () => {
   it('a client running as another user is refused by a 0600 socket, with a clear message', async () => {
     const home = readableCopyOfProject();
     const { socketPath } = await startBroker({ socketPath: join(makeTempDir(0o755), 'private.sock'), args: ['--mode', '0600'] });
-    const sub = spawnNode(join(home, 'dist/client/cli.js'), ['sub', 'x', '--socket', socketPath], { uid: 65534, gid: 65534, cwd: home });
+    const sub = spawnNode(join(home, 'dist/cli/main.js'), ['sub', 'x', '--socket', socketPath], { uid: 65534, gid: 65534, cwd: home });
     await sub.waitForExit();
     expect(sub.exitCode).toBe(1);
     expect(sub.stderr).toBe(`sockbus: permission denied connecting to ${socketPath}\n`);
