@@ -1113,9 +1113,9 @@ class Client:
             self._end_session(session)
             if self.state == "closed":
                 return
+            self._call(self.on_disconnect, session.end_reason)
             if not self.reconnect:
                 return self._give_up(session.end_reason)
-            self._call(self.on_disconnect, session.end_reason)
             if time.monotonic() - session.opened_at >= STABLE_SESSION_SECONDS:
                 attempt = 0
             while True:

@@ -12,7 +12,7 @@ printing = threading.Lock()
 def say(**fields):
     # One write per line, under a lock: callbacks print from the reader thread too.
     with printing:
-        sys.stdout.write(json.dumps(fields, default=repr) + "\\\\n")
+        sys.stdout.write(json.dumps(fields, default=repr) + "\\n")
         sys.stdout.flush()
 def on_error(error):
     say(event="error", code=error.code, message=error.message, about=error.about)
@@ -207,10 +207,10 @@ bus = connect()
 seen = []
 bus.subscribe("città.>", lambda message: seen.append(message))
 bus.flush()
-bus.publish("città.évènement", {"ext": msgpack.ExtType(42, b"\\\\x01\\\\x02")}, headers={"温度": "读数"})
+bus.publish("città.évènement", {"ext": msgpack.ExtType(42, b"\\x01\\x02")}, headers={"温度": "读数"})
 until(lambda: seen, "the echo")
 message = seen[0]
-say(event="echo", topic=message.topic, ext=[message.data["ext"].code, message.data["ext"].data.hex()], headers=message.headers, same=message.data["ext"] == msgpack.ExtType(42, b"\\\\x01\\\\x02"))
+say(event="echo", topic=message.topic, ext=[message.data["ext"].code, message.data["ext"].data.hex()], headers=message.headers, same=message.data["ext"] == msgpack.ExtType(42, b"\\x01\\x02"))
 bus.close()`,
       [socketPath],
     );
