@@ -692,13 +692,16 @@ class Client:
     def __init__(self, path=None, name="", reconnect=True, max_reconnect_delay=None, on_error=None, on_reconnect=None,
                  broker_uid=None, option_name="broker_uid", on_dropped=None, on_disconnect=None,
                  offline_queue_messages=DEFAULT_OFFLINE_QUEUE_MESSAGES, offline_queue_bytes=DEFAULT_OFFLINE_QUEUE_BYTES,
-                 handshake_timeout=5.0, ping_interval=5.0, ping_timeout=5.0, reconnect_policy=None, rand=random.random):
+                 handshake_timeout=5.0, ping_interval=5.0, ping_timeout=5.0, reconnect_policy=None, rand=random.random,
+                 no_echo=False):
         self.path = socket_path(path)
         # Who may run the broker besides root and this user (section 1): anyone else is refused before hello.
         self.broker_uid, self._broker_uid_label = _resolve_broker_uid(broker_uid, option_name)
         self._option_name = option_name
         self._warned_weak_check = False
         self.name = name
+        # When true, the broker routes none of this client's publishes back to it (section 3.7).
+        self.no_echo = no_echo
         self.reconnect = reconnect
         if reconnect_policy is None:
             cap = MAX_RECONNECT_DELAY if max_reconnect_delay is None else max_reconnect_delay
@@ -999,6 +1002,8 @@ class Client:
             hello = {"version": PROTOCOL_VERSION}
             if self.name:
                 hello["name"] = self.name
+            if self.no_echo:
+                hello["noEcho"] = True
             decoder = FrameDecoder(HANDSHAKE_MAX_FRAME_BYTES)
             try:
                 sock.sendall(frame(_pack([HELLO, hello])))

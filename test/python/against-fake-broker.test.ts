@@ -35,6 +35,21 @@ def connect(**options):
 
 const events = (lines: any[], event: string) => lines.filter((line) => line.event === event);
 
+describe('the handshake', () => {
+  it('hello says version 2, the name and noEcho; the welcome\'s keys are kept', async () => {
+    const broker = await FakeBroker.start({ welcome: { senders: false, keepaliveMs: 1234 } });
+    const script = pythonScript(
+      `bus = sockbus.connect(sys.argv[1], "editor", no_echo=True)
+print(bus.welcome["senders"], bus.welcome["keepaliveMs"], bus.limits["maxBrokerFrameBytes"])
+bus.close()`,
+      [broker.path],
+    );
+    await script.waitForExit();
+    expect([script.stdout, script.stderr]).toEqual(['False 1234 1049600\n', '']);
+    expect(broker.accepted[0]!.hello).toEqual({ version: 2, name: 'editor', noEcho: true });
+  });
+});
+
 describe('bounded reads (issue 13: the frame reader had no size limit)', () => {
   it('a length prefix past the welcome\'s maxBrokerFrameBytes closes the connection, is reported, and the client reconnects', async () => {
     const broker = await FakeBroker.start({
