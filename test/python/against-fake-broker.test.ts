@@ -294,6 +294,24 @@ bus.close()`,
     expect(second!.framesOf(3)).toEqual([1, 2, 3, 4, 5].map((n) => [3, 'after', n]));
   });
 
+  it('with no callbacks given, what the offline queue cannot hold is said on stderr and counted in bus.dropped', async () => {
+    const broker = await FakeBroker.start();
+    const script = pythonScript(
+      `import socket
+bus = sockbus.connect(sys.argv[1], offline_queue_messages=1, reconnect_policy=lambda attempt: 30.0)
+bus._session.socket.shutdown(socket.SHUT_WR)
+for n in range(3):
+    bus.publish("n", n)
+print(bus.dropped, bus.counters.dropped_by_client)
+bus.close(timeout=0.1)`,
+      [broker.path],
+    );
+    await script.waitForExit();
+    expect(script.stdout).toBe('2 2\n');
+    const full = 'sockbus: 1 message(s) lost (client): the offline queue was full while disconnected (1 messages, 8388608 bytes at most)\n';
+    expect(script.stderr).toBe(full + full + 'sockbus: 1 message(s) lost (client): the client was closed before it could send them to a broker\n');
+  });
+
   it('publishes written to a connection that dies before its pong are reported as unconfirmed, not lost in silence', async () => {
     const broker = await FakeBroker.start({
       pong: false,
