@@ -148,7 +148,7 @@ describe('routing through a real broker', () => {
     const { socketPath } = await startBroker({ args: ['--max-payload', '2048'] });
     const client = new Client({ path: socketPath });
     const info = await nextEvent<ConnectionInfo>(client, 'connect');
-    expect(info).toMatchObject({ connectionId: 1, server: 'sockbusd 0.1.0', maxFrameBytes: 2048 });
+    expect(info).toMatchObject({ connectionId: 1, server: 'sockbusd 0.2.0', maxFrameBytes: 2048 });
     expect(client.state).toBe('connected');
     await client.close();
     expect(client.state).toBe('closed');
