@@ -372,14 +372,34 @@ def _resolve_broker_uid(broker_uid, option_name):
 
 # -- frames and messages (sections 2 and 3) ---------------------------------------
 
+class Ext(msgpack.ExtType):
+    """An extension type this client does not know (section 3.0): its type number and bytes.
+
+    A msgpack.ExtType (so isinstance checks and equality hold) that also takes
+    the negative types msgpack.ExtType refuses (-128 to -1): a broker forwards
+    those too, and msgpack 1.0's ExtType made such a message undecodable.
+    Publishing one packs the same type and bytes back.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, code, data):
+        if isinstance(code, bool) or not isinstance(code, int) or not -128 <= code <= 127:
+            raise ValueError("an extension type is -128 to 127, not %r" % (code,))
+        if not isinstance(data, bytes):
+            raise TypeError("an extension's data is bytes, not %s" % type(data).__name__)
+        return tuple.__new__(cls, (code, data))
+
+
 def _pack(value):
-    # msgpack.ExtType values (unknown extension types) pack back to their type and bytes (section 3.0).
+    # Ext and msgpack.ExtType values pack back to their type and bytes (section 3.0).
     return msgpack.packb(value, use_bin_type=True)
 
 
 def _unpack(body):
-    # Unknown extension types come out as msgpack.ExtType(code, data); data maps may have non-str keys.
-    return msgpack.unpackb(body, raw=False, strict_map_key=False)
+    # Unknown extension types come out as Ext(code, data) (type -1, a timestamp, as msgpack.Timestamp);
+    # data maps may have non-str keys.
+    return msgpack.unpackb(body, raw=False, strict_map_key=False, ext_hook=Ext)
 
 
 def frame(body):
@@ -486,6 +506,39 @@ def decode_broker_message(body):
         if not valid:
             raise SockbusError("INVALID_MESSAGE", "a frame of kind %d from the broker has %r as element %d" % (kind, message[position], position))
     return message[:1 + len(shape)]
+
+
+def encode_publish(topic, data, headers=None, options=None, limits=None):
+    """A publish body (section 3.3), or the SockbusError the broker would refuse it with, raised before anything is sent:
+    INVALID_TOPIC, RESERVED_TOPIC, HEADERS_TOO_LARGE, INVALID_DATA, FRAME_TOO_LARGE."""
+    check_topic(topic, limits)
+    check_headers(headers, limits)
+    message = [PUBLISH, topic, data]
+    if headers or options:
+        message.append(headers or None)
+    if options:
+        message.append(options)
+    try:
+        body = _pack(message)
+    except UnicodeEncodeError as error:
+        raise SockbusError("INVALID_DATA", "the data holds a str that is not valid UTF-8 (section 3.0): %s" % error)
+    max_frame_bytes = _limit(limits, "maxFrameBytes")
+    if len(body) > max_frame_bytes:
+        raise SockbusError("FRAME_TOO_LARGE", "message of %d bytes exceeds the broker's limit of %d bytes" % (len(body), max_frame_bytes))
+    return body
+
+
+def encode_respond(reply_to, data, headers=None, error=None, limits=None):
+    """A respond body (section 3.12); raises HEADERS_TOO_LARGE, INVALID_DATA or FRAME_TOO_LARGE as the broker would."""
+    check_headers(headers, limits)
+    try:
+        body = _pack([RESPOND, reply_to, data, headers or None, error])
+    except UnicodeEncodeError as problem:
+        raise SockbusError("INVALID_DATA", "the answer holds a str that is not valid UTF-8 (section 3.0): %s" % problem)
+    max_frame_bytes = _limit(limits, "maxFrameBytes")
+    if len(body) > max_frame_bytes:
+        raise SockbusError("FRAME_TOO_LARGE", "answer of %d bytes exceeds the broker's limit of %d bytes" % (len(body), max_frame_bytes))
+    return body
 
 
 def _sender(value):
@@ -869,21 +922,7 @@ class Client:
     # -- sending ----------------------------------------------------------------
 
     def _publish_body(self, topic, data, headers, options):
-        limits = self.limits
-        check_topic(topic, limits)
-        check_headers(headers, limits)
-        message = [PUBLISH, topic, data]
-        if headers or options:
-            message.append(headers or None)
-        if options:
-            message.append(options)
-        try:
-            body = _pack(message)
-        except UnicodeEncodeError as error:
-            raise SockbusError("INVALID_DATA", "the data holds a str that is not valid UTF-8 (section 3.0): %s" % error)
-        if len(body) > limits["maxFrameBytes"]:
-            raise SockbusError("FRAME_TOO_LARGE", "message of %d bytes exceeds the broker's limit of %d bytes" % (len(body), limits["maxFrameBytes"]))
-        return body
+        return encode_publish(topic, data, headers, options, self.limits)
 
     def _send_publish(self, publish_frame):
         """Writes a publish, or queues it when there is no usable connection; a write that fails queues it too."""
@@ -974,11 +1013,7 @@ class Client:
         return pending.answer
 
     def _respond(self, session, reply_to, data, headers, error):
-        check_headers(headers, session.limits)
-        try:
-            body = _pack([RESPOND, reply_to, data, headers or None, error])
-        except UnicodeEncodeError as problem:
-            raise SockbusError("INVALID_DATA", "the answer holds a str that is not valid UTF-8 (section 3.0): %s" % problem)
+        body = encode_respond(reply_to, data, headers, error, session.limits)
         # An answer is taken only on the connection the request came on (section 3.12): there is no later one to queue it for.
         if session is not self._session or not self._write(session, [(frame(body), False)]):
             raise SockbusError(CONNECTION_CLOSED, "the connection the request came on has ended; the answer cannot reach its requester")

@@ -159,6 +159,17 @@ class Frames(unittest.TestCase):
         self.assertEqual(message[2], msgpack.ExtType(42, b"\x01\x02\x03\x04"))
         self.assertEqual(sockbus._pack(message[2]), bytes.fromhex("d62a01020304"))
 
+    def test_negative_extension_types_too(self):
+        # msgpack.ExtType refuses codes below 0, which made such a delivery undecodable (the vector "data with a negative extension type").
+        body = bytes.fromhex("96 06 a1 78 c7 03 fb 01 02 03 c0 c0 c0".replace(" ", ""))
+        value = sockbus.decode_broker_message(body)[2]
+        self.assertIsInstance(value, msgpack.ExtType)
+        self.assertEqual((value.code, value.data), (-5, b"\x01\x02\x03"))
+        self.assertEqual(sockbus._pack(value), bytes.fromhex("c703fb010203"))
+        self.assertEqual(sockbus._pack(sockbus.Ext(-128, b"a")), bytes.fromhex("d48061"))
+        with self.assertRaises(ValueError):
+            sockbus.Ext(128, b"")
+
 
 class Queue(unittest.TestCase):
     """The offline queue: bounded by count and bytes, the oldest give way and are counted."""
