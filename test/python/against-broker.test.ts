@@ -191,7 +191,7 @@ bus.close()`,
     );
     await script.waitForExit();
     expect([script.stdout, script.stderr]).toEqual([
-      "1000 2024 2 True\nFRAME_TOO_LARGE message of 1014 bytes exceeds the broker's limit of 1000 bytes\n",
+      "1000 2024 2 True\nFRAME_TOO_LARGE message of 1009 bytes exceeds the broker's limit of 1000 bytes\n",
       '',
     ]);
   });
