@@ -499,12 +499,19 @@ def decode_broker_message(body):
     shape = _BROKER_SHAPES.get(kind)
     if shape is None:
         return message
+    problem = None
     if len(message) < 1 + len(shape):
-        raise SockbusError("INVALID_MESSAGE", "a frame of kind %d from the broker has %d elements, not %d" % (kind, len(message), 1 + len(shape)))
-    for position, check in enumerate(shape, 1):
-        valid = isinstance(message[position], check) if isinstance(check, type) else check(message[position])
-        if not valid:
-            raise SockbusError("INVALID_MESSAGE", "a frame of kind %d from the broker has %r as element %d" % (kind, message[position], position))
+        problem = "a frame of kind %d from the broker has %d elements, not %d" % (kind, len(message), 1 + len(shape))
+    else:
+        for position, check in enumerate(shape, 1):
+            valid = isinstance(message[position], check) if isinstance(check, type) else check(message[position])
+            if not valid:
+                problem = "a frame of kind %d from the broker has %r as element %d" % (kind, message[position], position)
+                break
+    if problem:
+        error = SockbusError("INVALID_MESSAGE", problem)
+        error.kind = kind
+        raise error
     return message[:1 + len(shape)]
 
 
@@ -860,8 +867,9 @@ class Client:
                 if session is None:
                     raise self._closed_error() if self.state == "closed" else self._request_timeout(topic, timeout)
                 pending = self._requests[request_id] = _Pending(session, "the request on %s" % topic)
-                self.counters.published += 1
             if self._write(session, [(frame(body), False)]):
+                with self._state_lock:
+                    self.counters.published += 1
                 break
             with self._state_lock:
                 self._requests.pop(request_id, None)
@@ -942,10 +950,9 @@ class Client:
     def _write(self, session, frames):
         """Writes frames ((bytes, is_publish) pairs) in one go; False when the connection broke first.
 
-        Publishes that did not reach the socket whole go back to the front of the
-        offline queue only when they are the caller's own (see _send_publish);
-        those written whole are counted, and a ping follows them so that its pong
-        confirms them (section 8).
+        What was not written whole is the caller's to queue or fail (see
+        _send_publish). Publishes written whole are counted, and a ping follows
+        them unless one is in flight, so that its pong confirms them (section 8).
         """
         with self._write_lock:
             if not session.usable:
@@ -1223,11 +1230,12 @@ class Client:
                 try:
                     message = decode_broker_message(body)
                 except SockbusError as error:
-                    # Well framed but not decodable: most likely a delivery, lost to the application, so counted.
                     self._call(self.on_error, error)
-                    with self._state_lock:
-                        self.counters.dropped_by_client += 1
-                    self._report_dropped(Dropped("client", 1, error.message))
+                    # Well framed but not decodable: most likely a delivery, lost to the application, so counted.
+                    if getattr(error, "kind", MESSAGE) == MESSAGE:
+                        with self._state_lock:
+                            self.counters.dropped_by_client += 1
+                        self._report_dropped(Dropped("client", 1, error.message))
                     continue
                 self._handle(session, message)
                 if session.end_reason:

@@ -435,6 +435,36 @@ bus.close()`,
   });
 });
 
+describe('frames the client cannot use', () => {
+  it('a well-framed delivery it cannot decode or of the wrong shape is reported and counted as dropped; the connection goes on', async () => {
+    const broker = await FakeBroker.start({
+      onFrame: (connection, frame) => {
+        if (frame[0] !== 4) return;
+        connection.sendBytes(frameOf(Buffer.from('9306a178c1', 'hex'))); // 0xc1 is never msgpack
+        connection.send([6, 'x', 1]); // a message of three elements, not six
+        connection.send([8, 'not a token']); // not a delivery: reported, not counted
+        connection.send([6, 'x', 'fine', null, null, null]);
+      },
+    });
+    const script = pythonScript(
+      `${REPORTING}
+bus = connect()
+seen = []
+bus.subscribe("x", lambda message: seen.append(message.data))
+until(lambda: seen, "the good delivery")
+say(event="seen", data=seen, dropped=bus.counters.dropped_by_client, reconnects=bus.counters.reconnects)
+bus.close()`,
+      [broker.path],
+    );
+    await script.waitForExit();
+    expect(script.stderr).toBe('');
+    const lines = jsonLines(script);
+    expect(events(lines, 'error').map((line) => line.code)).toEqual(['MALFORMED_FRAME', 'INVALID_MESSAGE', 'INVALID_MESSAGE']);
+    expect(events(lines, 'dropped').map((line) => [line.source, line.count])).toEqual([['client', 1], ['client', 1]]);
+    expect(events(lines, 'seen')).toEqual([{ event: 'seen', data: ['fine'], dropped: 2, reconnects: 0 }]);
+  });
+});
+
 describe('section 8: reconnecting', () => {
   it('a new socket file is dialled within [0, 100) ms plus one 25 ms look, however long the backoff has grown', async () => {
     const broker = await FakeBroker.start();
