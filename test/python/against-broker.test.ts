@@ -70,6 +70,27 @@ bus.close()`,
     ]);
   });
 
+  it('publish x 10 then close(): everything arrives and nothing is reported lost (issue 13\'s case, for Python)', async () => {
+    const { socketPath } = await startBroker();
+    const inbox = await collect(await connectClient(socketPath), 'ten.>');
+    const script = pythonScript(
+      `${REPORTING}
+bus = connect()
+for n in range(10):
+    bus.publish("ten.n", n)
+bus.close()
+say(event="closed", counters=bus.counters.as_dict())`,
+      [socketPath],
+    );
+    await script.waitForExit();
+    expect(script.stderr).toBe('');
+    const lines = jsonLines(script);
+    expect(events(lines, 'dropped')).toEqual([]);
+    expect(events(lines, 'closed')[0].counters).toMatchObject({ published: 10, unconfirmed: 0, dropped_by_client: 0, dropped_by_broker: 0 });
+    await waitForCount(inbox, 10);
+    expect(inbox.map((message) => message.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
   it('a client stopped from reconnecting says how many of its queued publishes it never sent', async () => {
     const broker = await startBroker();
     const script = pythonScript(
