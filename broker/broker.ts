@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import {
+  BROKER_FRAME_MARGIN_BYTES,
   BrokerEventMessage,
   encodeBody,
   ErrorCode,
@@ -221,6 +222,7 @@ export class Broker implements ConnectionHost, HandlerContext {
   private statsSources(): StatsSources {
     return {
       serverName: this.serverName,
+      maxAnswerBytes: this.limits.maxFrameBytes + BROKER_FRAME_MARGIN_BYTES,
       startedAt: this.startedAt,
       counters: this.counters,
       connections: this.connections,

@@ -51,7 +51,7 @@ export class StatsService {
   }
 
   private answer(connection: Connection, token: number): void {
-    connection.send(encodeStats(this.sources, connection, token, connection.controlRoomBytes));
+    connection.send(encodeStats(this.sources, connection, token, Math.min(connection.controlRoomBytes, this.sources.maxAnswerBytes)));
     // An answer costs in proportion to the connections: others go next.
     connection.endTurn();
   }

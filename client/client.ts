@@ -27,7 +27,7 @@ import { OfflineQueue } from './offline-queue.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { PendingRequests, type Reply } from './requests.js';
 import { Session } from './session.js';
-import { SOCKET_POLL_MS, socketFileChanged, socketFileIdentity } from './socket-watch.js';
+import { SOCKET_POLL_MS, socketAppearedDelay, socketFileChanged, socketFileIdentity } from './socket-watch.js';
 import { Subscription, type MessageHandler, type SubscriptionOwner } from './subscription.js';
 
 export interface PublishOptions {
@@ -485,12 +485,18 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     });
   }
 
-  /** Waits out the backoff delay, but wakes as soon as a new socket file appears (see socket-watch.ts). */
+  /**
+   * Waits out the backoff delay, but cuts it short when a new socket file
+   * appears (see socket-watch.ts): then it waits only a jitter of its own,
+   * so the clients of a restarted broker do not all dial in one moment.
+   */
   private async waitBeforeRetry(delayMs: number, failedFile: string | null): Promise<void> {
     const deadline = Date.now() + delayMs;
     for (let remaining = delayMs; remaining > 0 && !this.isClosed(); remaining = deadline - Date.now()) {
       await this.sleep(Math.min(remaining, SOCKET_POLL_MS));
-      if (socketFileChanged(await socketFileIdentity(this.options.path), failedFile)) return;
+      if (!socketFileChanged(await socketFileIdentity(this.options.path), failedFile)) continue;
+      await this.sleep(Math.min(deadline - Date.now(), socketAppearedDelay()));
+      return;
     }
   }
 
