@@ -293,18 +293,29 @@ def check_headers(headers, limits=None):
         return
     if not isinstance(headers, dict):
         raise SockbusError("INVALID_DATA", "headers must be a dict of str names to str values, not %s" % type(headers).__name__)
+    # The broker's order: too many entries, then too many bytes, then the first entry that breaks section 4.4.
     max_entries, max_bytes = _limit(limits, "maxHeaderEntries"), _limit(limits, "maxHeaderBytes")
     if len(headers) > max_entries:
         raise SockbusError("HEADERS_TOO_LARGE", "headers have %d entries; the limit is %d" % (len(headers), max_entries))
+    encoded = _encoded_size(headers)
+    if encoded > max_bytes:
+        raise SockbusError("HEADERS_TOO_LARGE", "headers take %d bytes encoded; the limit is %d" % (encoded, max_bytes))
     for name, value in headers.items():
         problem = header_name_problem(name) if isinstance(name, str) else "invalid header name %r: header names are str" % (name,)
         if problem:
             raise SockbusError("INVALID_DATA", problem)
         if not isinstance(value, str) or _text(value) is None:
             raise SockbusError("INVALID_DATA", "header %s: a header value must be a str of valid UTF-8" % json.dumps(name))
-    encoded = len(_pack(headers))
-    if encoded > max_bytes:
-        raise SockbusError("HEADERS_TOO_LARGE", "headers take %d bytes encoded; the limit is %d" % (encoded, max_bytes))
+
+
+def _encoded_size(value):
+    """Bytes value takes as msgpack; a str that is not valid UTF-8 counted as the bytes it escapes, else as 3 a surrogate."""
+    for errors in ("strict", "surrogateescape", "surrogatepass"):
+        try:
+            return len(msgpack.packb(value, use_bin_type=True, unicode_errors=errors))
+        except UnicodeEncodeError:
+            continue
+    raise SockbusError("INVALID_DATA", "the headers hold text that cannot be encoded")
 
 
 def _limit(limits, key):
@@ -516,35 +527,43 @@ def decode_broker_message(body):
 
 
 def encode_publish(topic, data, headers=None, options=None, limits=None):
-    """A publish body (section 3.3), or the SockbusError the broker would refuse it with, raised before anything is sent:
-    INVALID_TOPIC, RESERVED_TOPIC, HEADERS_TOO_LARGE, INVALID_DATA, FRAME_TOO_LARGE."""
+    """A publish body (section 3.3), or the SockbusError the broker would refuse it with, raised before anything is sent.
+
+    Checked in the broker's order, so the first problem is the one it would report: the topic
+    (INVALID_TOPIC), $SYS (RESERVED_TOPIC), the strings in data (INVALID_DATA), the headers
+    (HEADERS_TOO_LARGE, INVALID_DATA); then the size (FRAME_TOO_LARGE).
+    """
     check_topic(topic, limits)
+    elements = [_pack(PUBLISH), _pack(_text(topic)[0]), _pack_data(data, "the data")]
     check_headers(headers, limits)
-    message = [PUBLISH, topic, data]
     if headers or options:
-        message.append(headers or None)
+        elements.append(_pack(headers or None))
     if options:
-        message.append(options)
-    try:
-        body = _pack(message)
-    except UnicodeEncodeError as error:
-        raise SockbusError("INVALID_DATA", "the data holds a str that is not valid UTF-8 (section 3.0): %s" % error)
-    max_frame_bytes = _limit(limits, "maxFrameBytes")
-    if len(body) > max_frame_bytes:
-        raise SockbusError("FRAME_TOO_LARGE", "message of %d bytes exceeds the broker's limit of %d bytes" % (len(body), max_frame_bytes))
-    return body
+        elements.append(_pack(options))
+    return _array_body(elements, "message", limits)
 
 
 def encode_respond(reply_to, data, headers=None, error=None, limits=None):
-    """A respond body (section 3.12); raises HEADERS_TOO_LARGE, INVALID_DATA or FRAME_TOO_LARGE as the broker would."""
+    """A respond body (section 3.12); raises INVALID_DATA, HEADERS_TOO_LARGE or FRAME_TOO_LARGE as the broker would, in its order."""
+    elements = [_pack(RESPOND), _pack(reply_to), _pack_data(data, "the answer")]
     check_headers(headers, limits)
+    elements += [_pack(headers or None), _pack(error)]
+    return _array_body(elements, "answer", limits)
+
+
+def _pack_data(data, what):
     try:
-        body = _pack([RESPOND, reply_to, data, headers or None, error])
-    except UnicodeEncodeError as problem:
-        raise SockbusError("INVALID_DATA", "the answer holds a str that is not valid UTF-8 (section 3.0): %s" % problem)
+        return _pack(data)
+    except UnicodeEncodeError as error:
+        raise SockbusError("INVALID_DATA", "%s holds a str that is not valid UTF-8 (section 3.0): %s" % (what, error))
+
+
+def _array_body(elements, what, limits):
+    """A msgpack array (at most 15 elements: a fixarray) of already-packed elements, checked against maxFrameBytes."""
+    body = bytes([0x90 | len(elements)]) + b"".join(elements)
     max_frame_bytes = _limit(limits, "maxFrameBytes")
     if len(body) > max_frame_bytes:
-        raise SockbusError("FRAME_TOO_LARGE", "answer of %d bytes exceeds the broker's limit of %d bytes" % (len(body), max_frame_bytes))
+        raise SockbusError("FRAME_TOO_LARGE", "%s of %d bytes exceeds the broker's limit of %d bytes" % (what, len(body), max_frame_bytes))
     return body
 
 

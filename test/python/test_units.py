@@ -85,6 +85,23 @@ class Names(unittest.TestCase):
                               (dict(("h%d" % n, "") for n in range(64)), None), ({"k": "v" * 16380}, "HEADERS_TOO_LARGE")):
             self.assertEqual(code_of(lambda: sockbus.check_headers(headers)), code, str(headers)[:40])
 
+    def test_the_first_problem_is_the_one_the_broker_reports(self):
+        # Section 3.3: topic, $SYS, the strings in data, the headers; in headers: entries, bytes, then each entry.
+        big_and_bad = {"a:b": "x" * 16400}
+        self.assertEqual(code_of(lambda: sockbus.encode_publish("$SYS.x", "\ud800")), "RESERVED_TOPIC")
+        self.assertEqual(code_of(lambda: sockbus.encode_publish("a", "\ud800", big_and_bad)), "INVALID_DATA")
+        self.assertEqual(code_of(lambda: sockbus.encode_publish("a", 1, big_and_bad)), "HEADERS_TOO_LARGE")
+        self.assertEqual(code_of(lambda: sockbus.encode_publish("a", 1, {"k": "\ud800" * 6000})), "HEADERS_TOO_LARGE")
+        self.assertEqual(code_of(lambda: sockbus.encode_publish("a", b"x" * 1048576)), "FRAME_TOO_LARGE")
+        self.assertEqual(code_of(lambda: sockbus.encode_respond("q3Zr0F8mTbW2xYk9", "\ud800", big_and_bad)), "INVALID_DATA")
+
+    def test_bodies_are_what_msgpack_makes_of_the_whole_message(self):
+        self.assertEqual(sockbus.encode_publish("a.b", {"n": 1}), msgpack.packb([3, "a.b", {"n": 1}]))
+        self.assertEqual(sockbus.encode_publish("a.b", "x", {"k": "v"}), msgpack.packb([3, "a.b", "x", {"k": "v"}]))
+        self.assertEqual(sockbus.encode_publish("a.b", None, None, {"request": 5}), msgpack.packb([3, "a.b", None, None, {"request": 5}]))
+        self.assertEqual(sockbus.encode_respond("R", 12), msgpack.packb([14, "R", 12, None, None]))
+        self.assertEqual(sockbus.encode_publish("città".encode(), 1), msgpack.packb([3, "città", 1]))
+
     def test_matching(self):
         for pattern, topic, expected in (("app.*", "app.x", True), ("app.*", "app.x.y", False), ("app.>", "app", False),
                                          ("app.>", "app.x.y", True), (">", "$SYS.x", False), ("*.connected", "$SYS.connected", False),
