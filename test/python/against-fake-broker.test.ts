@@ -489,6 +489,26 @@ bus.close()`,
   });
 });
 
+describe('section 3.10: dropped notices', () => {
+  it('reach on_dropped with source broker and add to counters.dropped_by_broker and bus.dropped', async () => {
+    const broker = await FakeBroker.start({ onWelcomed: (connection) => connection.send([11, 300]) });
+    const script = pythonScript(
+      `${REPORTING}
+bus = connect()
+until(lambda: bus.dropped, "the notice")
+say(event="counters", by_broker=bus.counters.dropped_by_broker, dropped=bus.dropped)
+bus.close()`,
+      [broker.path],
+    );
+    await script.waitForExit();
+    expect(script.stderr).toBe('');
+    expect(jsonLines(script)).toEqual([
+      { event: 'dropped', source: 'broker', count: 300, reason: "the broker's buffer for this client was full" },
+      { event: 'counters', by_broker: 300, dropped: 300 },
+    ]);
+  });
+});
+
 describe('section 8: reconnecting', () => {
   it('a new socket file is dialled after the drawn [0, 100) ms, not at once, however long the backoff has grown', async () => {
     const broker = await FakeBroker.start();
