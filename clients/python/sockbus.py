@@ -1210,6 +1210,10 @@ class Client:
         """Reads and handles frames until the session ends; returns why it ended. Also the heartbeat (section 8)."""
         sock = session.socket
         period = max(0.01, min(self.ping_interval, self.ping_timeout) / 2)
+        # Frames that came in the same read as the welcome are already in the decoder.
+        failure = self._take_frames(session, b"")
+        if failure:
+            return failure
         while True:
             if session.end_reason:
                 return session.end_reason

@@ -491,11 +491,12 @@ bus.close()`,
 
 describe('section 3.10: dropped notices', () => {
   it('reach on_dropped with source broker and add to counters.dropped_by_broker and bus.dropped', async () => {
-    const broker = await FakeBroker.start({ onWelcomed: (connection) => connection.send([11, 300]) });
+    // In the same write as the welcome, so that the client reads both at once: it must not wait for more bytes to see the second.
+    const broker = await FakeBroker.start({ withWelcome: [[11, 300]] });
     const script = pythonScript(
       `${REPORTING}
 bus = connect()
-until(lambda: bus.dropped, "the notice")
+until(lambda: bus.dropped, "the notice", seconds=2)
 say(event="counters", by_broker=bus.counters.dropped_by_broker, dropped=bus.dropped)
 bus.close()`,
       [broker.path],

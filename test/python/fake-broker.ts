@@ -15,6 +15,8 @@ import { makeTempDir } from '../helpers/processes.js';
 export interface FakeBehaviour {
   /** Keys merged into the welcome (e.g. a small maxBrokerFrameBytes). */
   welcome?: Record<string, unknown>;
+  /** Frames sent in the same write as the welcome, so that a client reads them with it. */
+  withWelcome?: unknown[];
   /** When false, pings go unanswered. @default true */
   pong?: boolean;
   /** When false, subscribes get no `[16, id]`. @default true */
@@ -127,7 +129,8 @@ export class FakeConnection {
         return;
       }
       this.welcomed = true;
-      this.send([2, { ...WELCOME, connectionId: this.id, ...this.behaviour.welcome }]);
+      const frames = [[2, { ...WELCOME, connectionId: this.id, ...this.behaviour.welcome }], ...(this.behaviour.withWelcome ?? [])];
+      this.sendBytes(Buffer.concat(frames.map((value) => frameOf(pack(value)))));
       this.behaviour.onWelcomed?.(this);
       return;
     }
