@@ -1152,8 +1152,7 @@ class Client:
                     self._break(session, error)
                     # What did not reach the broker whole waits for the next connection, first in line.
                     with self._state_lock:
-                        for item in reversed(self._offline.drain()):
-                            unsent.append(item)
+                        unsent += self._offline.drain()
                         dropped = sum(self._offline.push(item) for item in unsent)
                         self.counters.dropped_by_client += dropped
                     if dropped:
