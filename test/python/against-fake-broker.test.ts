@@ -336,6 +336,39 @@ bus.close(timeout=0.1)`,
     expect(script.stderr).toBe(full + full + 'sockbus: 1 message(s) lost (client): the client was closed before it could send them to a broker\n');
   });
 
+  it('a replay cut short by a failed write: what went whole is unconfirmed, the rest is sent on the next connection, in order', async () => {
+    const broker = await FakeBroker.start();
+    const script = pythonScript(
+      `${REPORTING}
+import socket
+bus = connect(reconnect_policy=lambda attempt: 0.3)
+bus.flush()
+real_send = sockbus._send_counting
+cut = {"armed": True}
+def failing_once(sock, data):
+    # The replay of the three queued publishes: let the first through whole and 3 bytes of the second, then fail.
+    if cut["armed"] and data.count(b"queued") == 3:
+        cut["armed"] = False
+        first = 4 + int.from_bytes(data[:4], "big")
+        sent, _ = real_send(sock, data[:first + 3])
+        return sent, BrokenPipeError(32, "Broken pipe (injected)")
+    return real_send(sock, data)
+sockbus._send_counting = failing_once
+bus._session.socket.shutdown(socket.SHUT_WR)
+for n in range(3):
+    bus.publish("queued", n)
+until(lambda: bus.counters.reconnects == 2, "two reconnects")
+bus.flush()
+say(event="counters", unconfirmed=bus.counters.unconfirmed, dropped=bus.dropped, armed=cut["armed"])
+bus.close()`,
+      [broker.path],
+    );
+    await script.waitForExit();
+    expect(script.stderr).toBe('');
+    expect(events(jsonLines(script), 'counters')).toEqual([{ event: 'counters', unconfirmed: 1, dropped: 0, armed: false }]);
+    expect(broker.accepted.map((connection) => connection.framesOf(3))).toEqual([[], [[3, 'queued', 0]], [[3, 'queued', 1], [3, 'queued', 2]]]);
+  });
+
   it('publishes written to a connection that dies before its pong are reported as unconfirmed, not lost in silence', async () => {
     const broker = await FakeBroker.start({
       pong: false,
