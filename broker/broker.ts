@@ -31,7 +31,7 @@ export class Broker implements ConnectionHost {
   readonly counters = new BrokerCounters();
   readonly serverName = `sockbusd ${VERSION}`;
   private readonly connections = new Map<number, Connection>();
-  private readonly router = new Router();
+  private readonly router = new Router((connection, topic) => this.subscriptions.requestReceiver(connection, topic));
   private readonly memory: MemoryBudget;
   private readonly gatekeeper: Gatekeeper;
   private readonly retained: RetainedValues;
@@ -74,6 +74,7 @@ export class Broker implements ConnectionHost {
       refuseRequest: (requester, requestId, refusal) => this.requests.refuse(requester, requestId, refusal),
       respond: (respond, from) => this.requests.respond(respond, from),
       subscribe: (connection, subscribe) => this.subscriptions.take(connection, subscribe),
+      subscriptionsOf: (connection) => this.subscriptions.of(connection),
       unsubscribe: (connection, subscriptionId) => this.subscriptions.end(connection, subscriptionId),
       stats: (asker, token) => this.statsService.request(asker, token),
     };
@@ -196,6 +197,7 @@ export class Broker implements ConnectionHost {
       socketProblem: () => this.socket?.problem ?? null,
       acceptFailures: () => this.socket?.acceptFailures.count ?? 0,
       subscriptions: () => this.subscriptions.size,
+      subscriptionsOf: (connection) => this.subscriptions.of(connection).size,
       pendingRequests: () => this.requests.size,
       retained: () => ({ count: this.retained.count, bytes: this.retained.totalBytes }),
       policySource: () => this.gatekeeper.policySource,

@@ -8,7 +8,6 @@ import type { Logger } from './log.js';
 import { CONNECTION_COST_BYTES, type MemoryAccount } from './memory-budget.js';
 import type { BrokerLimits } from './options.js';
 import { Outbound } from './outbound.js';
-import { SubscriptionSet } from './subscription-set.js';
 import { BrokerCounters, ConnectionCounters } from './stats.js';
 
 /** Who is on a connection, decided once when it is accepted. */
@@ -48,8 +47,6 @@ export class Connection {
   private lifecycle: ConnectionState = 'handshake';
   name = '';
   noEcho = false;
-  /** Subscriptions by the id the client gave them. */
-  readonly subscriptions = new SubscriptionSet();
   /** Why the connection ended, for the presence event; set by whoever ends it first. */
   private endReason: string | null = null;
   /** Set once its arrival was announced on `$SYS.client.connected`, so its departure is too. */

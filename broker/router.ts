@@ -38,6 +38,9 @@ export class Router {
   /** The members matching a topic, split by group; follows the trie's own per-topic cache. */
   private readonly byGroup = new WeakMap<readonly QueueMember[], QueueMember[][]>();
 
+  /** `requestReceiver` names the subscription of a connection a request goes to: the subscriptions' owner knows. */
+  constructor(private readonly requestReceiver: (connection: Connection, topic: string) => number | undefined) {}
+
   /** Subscriptions held, plain and queue. */
   get size(): number {
     return this.plain.size + this.queued.size;
@@ -107,7 +110,7 @@ export class Router {
     let receivers = 0;
     for (const subscriber of subscribers) {
       if (!receives(subscriber, from, message.topic)) continue;
-      const subscriptionId = subscriber.subscriptions.requestReceiver(message.topic);
+      const subscriptionId = this.requestReceiver(subscriber, message.topic);
       if (subscriptionId === undefined) continue;
       const parts = message.partsFor(subscriptionId);
       subscriber.deliver(parts, partsLength(parts));

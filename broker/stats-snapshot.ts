@@ -16,6 +16,8 @@ export interface StatsSources {
   readonly connections: ReadonlyMap<number, Connection>;
   readonly memory: MemoryBudget;
   socketPath(): string;
+  /** How many subscriptions one connection holds. */
+  subscriptionsOf(connection: Connection): number;
   socketProblem(): string | null;
   acceptFailures(): number;
   subscriptions(): number;
@@ -41,7 +43,7 @@ export function encodeStats(sources: StatsSources, asker: Connection, token: num
   let listed = Math.min(visible.length, MAX_CLIENTS_LISTED);
   for (;;) {
     const now = Date.now();
-    const clients = visible.slice(0, listed).map((connection) => clientEntry(connection, now));
+    const clients = visible.slice(0, listed).map((connection) => clientEntry(sources, connection, now));
     const body = encodeBody({ kind: MessageKind.Stats, token, stats: { ...stats, clientsTruncated: listed < visible.length, clients } });
     if (body.length <= maxBytes || listed === 0) return body;
     listed = Math.floor(listed / 2);
@@ -106,10 +108,10 @@ function users(sources: StatsSources, seesEveryone: boolean, ownUid: number | un
 }
 
 /** One client's row, built field by field: a spread per row made answers several times dearer. Without credentials, no uid keys at all. */
-function clientEntry(connection: Connection, now: number): Record<string, unknown> {
+function clientEntry(sources: StatsSources, connection: Connection, now: number): Record<string, unknown> {
   const { id, name, credentials, counters } = connection;
   const row: Record<string, unknown> = credentials ? { id, name, uid: credentials.uid, user: credentials.user, pid: credentials.pid } : { id, name };
-  row['subscriptions'] = connection.subscriptions.size;
+  row['subscriptions'] = sources.subscriptionsOf(connection);
   row['messagesIn'] = counters.messagesIn;
   row['messagesOut'] = counters.messagesOut;
   row['dropped'] = counters.dropped;
