@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { decodeClientMessage, encodeBody, FRAME_HEADER_BYTES, ErrorCode, FrameDecoder, MessageKind, ProtocolError, type ClientMessage, type ErrorAbout, type Hello, type Refusal } from '../protocol/index.js';
+import { decodeClientMessage, encodeBody, FRAME_HEADER_BYTES, ErrorCode, FrameDecoder, Keepalive, MessageKind, ProtocolError, type ClientMessage, type ErrorAbout, type Hello, type Refusal } from '../protocol/index.js';
 import { type SenderStamp } from './delivery.js';
 import type { PeerAccess } from './access-policy.js';
 import type { PeerCredentials } from './credentials.js';
@@ -66,7 +66,8 @@ export class Connection {
   private markClosed!: () => void;
   private readonly decoder: FrameDecoder;
   private readonly outbound: Outbound;
-  private lastReceivedAt = Date.now();
+  /** Pings a silent client once, then gives it up: the rule the client applies to the broker too. */
+  private readonly keepalive: Keepalive;
   /** When the frame now being received started arriving; 0 between frames. */
   private partialFrameSince = 0;
   /** Frames completed so far, to tell when a new frame started within one read. */
@@ -74,7 +75,6 @@ export class Connection {
   /** When this connection's current turn at the event loop began. */
   private turnStartedAt = 0;
   private turnOver = false;
-  private keepalivePingSent = false;
   private closeTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -91,6 +91,7 @@ export class Connection {
     this.account.connections++;
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     this.decoder = new FrameDecoder(host.limits.maxFrameBytes, (body) => this.receiveFrame(body));
+    this.keepalive = new Keepalive(host.limits.keepaliveMs, host.limits.keepaliveMs, this.connectedAt);
     this.outbound = new Outbound(socket, host.limits, this.account, {
       onDrop: (becauseOfShare) => {
         this.counters.dropped++;
@@ -252,22 +253,19 @@ export class Connection {
     if (this.partialFrameSince && now - this.partialFrameSince > limits.frameTimeoutMs) {
       return this.closeWithError(new ProtocolError(ErrorCode.Timeout, `a frame was still incomplete ${limits.frameTimeoutMs} ms after it started`));
     }
-    const silence = now - this.lastReceivedAt;
-    if (silence > 2 * limits.keepaliveMs) {
+    const verdict = this.keepalive.check(now);
+    if (verdict === 'gone') {
       return this.closeWithError(new ProtocolError(ErrorCode.Timeout, `no answer to a keepalive ping within ${limits.keepaliveMs} ms`));
     }
-    if (silence > limits.keepaliveMs && !this.keepalivePingSent && this.state === 'open') {
-      this.keepalivePingSent = true;
-      this.send(encodeBody({ kind: MessageKind.Ping, token: 0 }));
-    }
+    if (verdict === 'ping' && this.state === 'open') this.send(encodeBody({ kind: MessageKind.Ping, token: 0 }));
   }
 
   private receiveBytes(chunk: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.turnStartedAt = performance.now();
     this.host.counters.bytesIn += chunk.length;
-    this.lastReceivedAt = Date.now();
-    this.keepalivePingSent = false;
+    const now = Date.now();
+    this.keepalive.heard(now);
     const framesBefore = this.framesReceived;
     try {
       this.decoder.push(chunk);
@@ -275,7 +273,7 @@ export class Connection {
       this.reject(error);
       return;
     }
-    this.restartFrameClock(framesBefore, this.lastReceivedAt);
+    this.restartFrameClock(framesBefore, now);
   }
 
   /**

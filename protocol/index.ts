@@ -15,3 +15,4 @@ export * from './bounded-cache.js';
 export * from './frame-batcher.js';
 export * from './msgpack-cursor.js';
 export * from './units.js';
+export * from './keepalive.js';
