@@ -45,8 +45,7 @@ const NO_GOODBYE = 'the connection ended without a goodbye (the client exited or
  */
 export class Connection {
   private lifecycle: ConnectionState = 'handshake';
-  name = '';
-  noEcho = false;
+  private hello: { name: string; noEcho: boolean } = { name: '', noEcho: false };
   /** Why the connection ended, for the presence event; set by whoever ends it first. */
   private endReason: string | null = null;
   /** Set once its arrival was announced on `$SYS.client.connected`, so its departure is too. */
@@ -110,6 +109,16 @@ export class Connection {
     socket.on('close', () => this.onClosed());
   }
 
+  /** The name its hello gave, shown in stats and logs. */
+  get name(): string {
+    return this.hello.name;
+  }
+
+  /** Whether its hello asked not to receive its own publishes. */
+  get noEcho(): boolean {
+    return this.hello.noEcho;
+  }
+
   get state(): ConnectionState {
     return this.lifecycle;
   }
@@ -142,8 +151,7 @@ export class Connection {
 
   /** Takes the client's hello: its name and options. The connection is then open for traffic. */
   open(hello: Hello): void {
-    this.name = hello.name ?? '';
-    this.noEcho = hello.noEcho ?? false;
+    this.hello = { name: hello.name ?? '', noEcho: hello.noEcho ?? false };
     this.account.charge(Buffer.byteLength(this.name));
     this.lifecycle = 'open';
   }
@@ -270,7 +278,7 @@ export class Connection {
     try {
       this.decoder.push(chunk);
     } catch (error) {
-      this.reject(error);
+      this.closeOnThrown(error);
       return;
     }
     this.restartFrameClock(framesBefore, now);
@@ -293,7 +301,7 @@ export class Connection {
     try {
       this.host.handle(this, decodeClientMessage(body));
     } catch (error) {
-      this.reject(error);
+      this.closeOnThrown(error);
     }
     if (this.turnOver || (this.framesReceived & TURN_CHECK_EVERY) === 0) this.checkTurn();
   }
@@ -326,13 +334,14 @@ export class Connection {
     try {
       this.decoder.resume();
     } catch (error) {
-      this.reject(error);
+      this.closeOnThrown(error);
       return;
     }
     this.restartFrameClock(framesBefore, Date.now());
   }
 
-  private reject(error: unknown): void {
+  /** What a frame threw closes the connection: a ProtocolError as the client's fault, anything else as ours. */
+  private closeOnThrown(error: unknown): void {
     if (!(error instanceof ProtocolError)) {
       // A bug of ours, not the client's: say so to the client and keep the broker up.
       this.host.log.error(`${this.description}: internal error: ${(error as Error).stack ?? String(error)}`);
