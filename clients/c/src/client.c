@@ -638,3 +638,15 @@ int sockbus_run(sockbus *bus, int timeout_ms) {
     bus->break_requested = 0;
     return bus->state == SOCKBUS_CLOSED ? -1 : 0;
 }
+
+int sockbus_close_sync(sockbus *bus, int timeout_ms) {
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : sb_now_ms() + timeout_ms;
+    sockbus_close(bus);
+    if (bus->in_process) return -1;
+    while (bus->state != SOCKBUS_CLOSED) {
+        int64_t left = deadline - sb_now_ms();
+        if (left <= 0) return -1;
+        sockbus_run(bus, left > INT32_MAX ? INT32_MAX : (int)left);
+    }
+    return 0;
+}
