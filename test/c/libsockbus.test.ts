@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +99,48 @@ describe('libsockbus without a broker', () => {
     expect([pub.exitCode, pub.stderr]).toEqual([1, `sockbus-c: no broker is listening on ${path} (is sockbusd running?)\n`]);
     const typo = await finished(c('sockbus-c', ['pub', 'a..b', '1', '--socket', path]));
     expect([typo.exitCode, typo.stderr]).toEqual([1, 'sockbus-c: invalid topic a..b: empty token (two dots in a row, or a dot at either end)\n']);
+  });
+});
+
+describe('libsockbus and the conformance vectors (protocol/vectors/)', () => {
+  const vectors = (name: string) => JSON.parse(readFileSync(join(PROJECT_ROOT, 'protocol/vectors', name), 'utf8'));
+  const hexOf = (text: string) => Buffer.from(text, 'utf8').toString('hex') || '-';
+
+  /** Runs the vector program over one line per case; resolves with one verdict line per case. */
+  async function verdicts(input: string[]): Promise<string[]> {
+    const run = c('sockbus-vectors', []);
+    run.process.stdin!.end(`${input.join('\n')}\n`);
+    await run.waitForExit(60_000);
+    expect([run.exitCode, run.stderr]).toEqual([0, '']);
+    return run.stdout.split('\n').slice(0, input.length);
+  }
+
+  it('gives every topic, pattern, queue group name and header name of topics.json its verdict', async () => {
+    const file = vectors('topics.json');
+    const kinds: Array<[string, string]> = [['topics', 'topic'], ['patterns', 'pattern'], ['queues', 'queue'], ['headerNames', 'header']];
+    const cases = kinds.flatMap(([key, word]) => (file[key] as Array<{ value?: string; hex?: string; valid: boolean; code?: string }>).map((entry) => ({ word, entry })));
+    expect(cases.length).toBeGreaterThan(100);
+    const got = await verdicts(cases.map(({ word, entry }) => `${word} ${entry.hex ?? hexOf(entry.value!)}`));
+    const wrong = cases.filter(({ entry }, index) => got[index] !== (entry.valid ? 'valid' : entry.code));
+    expect(wrong.map(({ word, entry }) => ({ word, ...entry, got: got[cases.findIndex((other) => other.entry === entry)] }))).toEqual([]);
+  });
+
+  it('matches as matching.json says', async () => {
+    const cases = vectors('matching.json').cases as Array<{ pattern: string; topic: string; matches: boolean }>;
+    const got = await verdicts(cases.map(({ pattern, topic }) => `match ${hexOf(pattern)} ${hexOf(topic)}`));
+    expect(cases.filter((entry, index) => got[index] !== (entry.matches ? '1' : '0'))).toEqual([]);
+  });
+
+  it('decodes every broker frame of frames.json to the value it holds', async () => {
+    const cases = vectors('frames.json').broker as Array<{ name: string; hex: string; value: unknown }>;
+    expect(cases.length).toBeGreaterThan(10);
+    const got = await verdicts(cases.map(({ hex }) => `frame ${hex}`));
+    const decoded = got.map((line) => {
+      const [kind, ...json] = line.split(' ');
+      return { kind: Number(kind), value: /^\d+$/.test(kind!) ? JSON.parse(json.join(' ')) : line };
+    });
+    expect(decoded.map(({ value }, index) => ({ name: cases[index]!.name, value }))).toEqual(cases.map(({ name, value }) => ({ name, value })));
+    expect(decoded.map(({ kind }) => kind)).toEqual(cases.map(({ value }) => (value as unknown[])[0]));
   });
 });
 

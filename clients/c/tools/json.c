@@ -289,10 +289,15 @@ static void append_base64(json_text *out, const uint8_t *bytes, size_t length) {
 
 static void append_object(json_text *out, const msgpack_object *value);
 
+static void append_hex(json_text *out, const char *bytes, size_t length) {
+    for (size_t index = 0; index < length; index++) append_format(out, "%02x", (unsigned char)bytes[index]);
+}
+
 static void append_key(json_text *out, const msgpack_object *key) {
     if (key->type == MSGPACK_OBJECT_STR) { json_append_string(out, key->via.str.ptr, key->via.str.size); return; }
     /* A non-string key becomes its text, as JavaScript names an object's keys. */
     json_text text = {0};
+    text.hex_binary = out->hex_binary;
     append_object(&text, key);
     json_append_string(out, text.text ? text.text : "", text.length);
     json_text_free(&text);
@@ -307,11 +312,23 @@ static void append_object(json_text *out, const msgpack_object *value) {
     case MSGPACK_OBJECT_FLOAT32: case MSGPACK_OBJECT_FLOAT64: append_number(out, value->via.f64); break;
     case MSGPACK_OBJECT_STR: json_append_string(out, value->via.str.ptr, value->via.str.size); break;
     case MSGPACK_OBJECT_BIN:
+        if (out->hex_binary) {
+            json_append(out, "{\"$bin\":\"", 9);
+            append_hex(out, value->via.bin.ptr, value->via.bin.size);
+            json_append(out, "\"}", 2);
+            break;
+        }
         json_append(out, "{\"$base64\":\"", 12);
         append_base64(out, (const uint8_t *)value->via.bin.ptr, value->via.bin.size);
         json_append(out, "\"}", 2);
         break;
     case MSGPACK_OBJECT_EXT:
+        if (out->hex_binary) {
+            append_format(out, "{\"$ext\":[%d,\"", value->via.ext.type);
+            append_hex(out, value->via.ext.ptr, value->via.ext.size);
+            json_append(out, "\"]}", 3);
+            break;
+        }
         append_format(out, "{\"$ext\":%d,\"$base64\":\"", value->via.ext.type);
         append_base64(out, (const uint8_t *)value->via.ext.ptr, value->via.ext.size);
         json_append(out, "\"}", 2);

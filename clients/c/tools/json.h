@@ -16,6 +16,7 @@ int json_pack(msgpack_packer *packer, const char *text);
 typedef struct {
     char *text;
     size_t length, capacity;
+    int hex_binary; /* bin as {"$bin": hex} and ext as {"$ext": [type, hex]}, as the conformance vectors write them */
 } json_text;
 
 void json_text_free(json_text *out);
