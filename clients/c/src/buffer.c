@@ -3,23 +3,20 @@
 #include <string.h>
 #include "internal.h"
 
+/*
+ * Appends only grow the buffer (realloc keeps offsets): callers hold
+ * offsets into it while they encode a frame (where it starts, to patch its
+ * length or take it back). Written bytes are dropped in sb_buffer_consume(),
+ * which no encoder runs during.
+ */
 int sb_buffer_append(sb_buffer *buffer, const void *bytes, size_t length) {
-    if (buffer->start > 0 && buffer->start == buffer->length) buffer->start = buffer->length = 0;
     if (buffer->length + length > buffer->capacity) {
-        /* Move the unwritten bytes down first: the buffer need not grow for what was already sent. */
-        if (buffer->start > 0) {
-            memmove(buffer->data, buffer->data + buffer->start, buffer->length - buffer->start);
-            buffer->length -= buffer->start;
-            buffer->start = 0;
-        }
-        if (buffer->length + length > buffer->capacity) {
-            size_t capacity = buffer->capacity ? buffer->capacity : 4096;
-            while (capacity < buffer->length + length) capacity *= 2;
-            uint8_t *data = realloc(buffer->data, capacity);
-            if (!data) return -1;
-            buffer->data = data;
-            buffer->capacity = capacity;
-        }
+        size_t capacity = buffer->capacity ? buffer->capacity : 4096;
+        while (capacity < buffer->length + length) capacity *= 2;
+        uint8_t *data = realloc(buffer->data, capacity);
+        if (!data) return -1;
+        buffer->data = data;
+        buffer->capacity = capacity;
     }
     if (length) memcpy(buffer->data + buffer->length, bytes, length);
     buffer->length += length;
@@ -36,6 +33,11 @@ void sb_buffer_consume(sb_buffer *buffer, size_t length) {
             buffer->data = NULL;
             buffer->capacity = 0;
         }
+    } else if (buffer->start > 64 * 1024 && buffer->start > buffer->length / 2) {
+        /* Most of the buffer is written: move the rest down rather than grow. */
+        memmove(buffer->data, buffer->data + buffer->start, buffer->length - buffer->start);
+        buffer->length -= buffer->start;
+        buffer->start = 0;
     }
 }
 

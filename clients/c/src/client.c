@@ -172,7 +172,7 @@ static void give_up(sockbus *bus, const sockbus_error *reason) {
     bus->has_close_reason = 1;
     close_socket(bus);
     bus->phase = SB_PHASE_DONE;
-    sb_fail_requests(bus, "CLIENT_CLOSED", "the client gave up connecting");
+    sb_fail_requests(bus, reason->code, reason->message);
     sb_fail_questions(bus, 0, reason->code, reason->message);
     uint64_t queued = bus->offline.count;
     sb_queue_clear(&bus->offline);

@@ -56,7 +56,7 @@ int sb_check_broker(int fd, const char *path, long extra_uid, int from_environme
     char broker[300], extra[300];
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0)
         return sb_fail(err, "UNTRUSTED_BROKER", "cannot tell who runs the broker on %s: %s", path, strerror(errno));
-    if (credentials.uid == 0 || credentials.uid == geteuid() || (extra_uid >= 0 && (long)credentials.uid == extra_uid)) return 0;
+    if (credentials.uid == 0 || credentials.uid == getuid() || credentials.uid == geteuid() || (extra_uid >= 0 && (long)credentials.uid == extra_uid)) return 0;
     describe_user(broker, sizeof broker, credentials.uid);
     if (extra_uid < 0)
         return sb_fail(err, "UNTRUSTED_BROKER", "the broker on %s runs as %s, not root or you; pass broker_uid to trust it", path, broker);
