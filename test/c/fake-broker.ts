@@ -64,7 +64,9 @@ export class FakeBroker {
 
   private constructor(private readonly server: net.Server, readonly path: string) {}
 
-  static async start(behaviour: { onWelcomed?(connection: FakeConnection): void; onFrame?(connection: FakeConnection, frame: unknown[]): void } = {}): Promise<FakeBroker> {
+  static async start(
+    behaviour: { welcome?: Record<string, unknown>; onWelcomed?(connection: FakeConnection): void; onFrame?(connection: FakeConnection, frame: unknown[]): void } = {},
+  ): Promise<FakeBroker> {
     const path = join(makeTempDir(), 'fake.sock');
     let broker!: FakeBroker;
     const server = net.createServer((socket) => {
@@ -72,7 +74,7 @@ export class FakeBroker {
       const connection: FakeConnection = new FakeConnection(socket, (frame) => {
         broker.frames.push(frame);
         if (frame[0] === 1) {
-          connection.send([2, { ...WELCOME, connectionId: broker.connections }]);
+          connection.send([2, { ...WELCOME, connectionId: broker.connections, ...behaviour.welcome }]);
           behaviour.onWelcomed?.(connection);
         } else behaviour.onFrame?.(connection, frame);
       });

@@ -177,6 +177,42 @@ describe('libsockbus against fake brokers', () => {
     expect(broker.frames.filter((frame) => frame[0] === 7)).toEqual([[7, 0]]);
   });
 
+  it('reports dropped notices, an error that ends a subscription (never resubscribed), unconfirmed publishes, and a frame past maxBrokerFrameBytes', async () => {
+    const broker = await FakeBroker.start({
+      welcome: { maxBrokerFrameBytes: 2048 },
+      onFrame: (connection, frame) => {
+        if (frame[0] === 4) connection.send([16, frame[1]]);
+        // The first connection never answers pings: its publishes stay unconfirmed.
+        if (frame[0] === 7 && broker.connections > 1) connection.send([8, frame[1]]);
+        if (frame[0] === 4 && frame[1] === 2 && broker.connections === 1) {
+          connection.send([11, 300]);
+          connection.send([9, 'ACCESS_DENIED', 'a reloaded policy ended it', { sub: 1 }]);
+          connection.send([6, 'a.x', 1, null, null, [0, 1]]);
+          connection.send([6, 'b.x', 1, null, null, [0, 1]]);
+          setTimeout(() => connection.sendBytes(frameOf(Buffer.alloc(3000, 0xc0))), 200);
+        }
+      },
+    });
+    const notices = await finished(c('sockbus-test-client', ['notices', broker.path]));
+    expect([notices.exitCode, notices.stderr]).toEqual([0, '']);
+    expect(lines(notices.stdout)).toEqual([
+      'status connected',
+      'dropped broker 300',
+      'error ACCESS_DENIED sub 1',
+      'message b.x sub 2',
+      'unconfirmed 10',
+      'status reconnecting MALFORMED_FRAME',
+      'status connected',
+      'flushed 0',
+      'status closing',
+      'status closed',
+    ]);
+    const subscribes = broker.frames.filter((frame) => frame[0] === 4);
+    expect(subscribes).toEqual([[4, 1, 'a.>'], [4, 2, 'b.>'], [4, 2, 'b.>']]);
+    const publishes = broker.frames.filter((frame) => frame[0] === 3);
+    expect(publishes).toHaveLength(10);
+  });
+
   it('refuses a broker run by another user before sending anything, with UNTRUSTED_BROKER (row: impostor broker)', async () => {
     const copy = readableCopyOfProject();
     const socketPath = join(sharedDirectory(), 'bus.sock');
@@ -355,7 +391,7 @@ describe('libsockbus against a real broker', () => {
     await broker.child.kill('SIGKILL');
     await waitFor(() => client.stdout.includes('queued\n'), 'the C client to queue while the broker is down');
     expect(client.stdout).toContain('disconnected CONNECTION_CLOSED\n');
-    expect(client.stdout).toContain('dropped 3: the offline queue was full\n');
+    expect(client.stdout).toContain('dropped 1: the offline queue was full\n'.repeat(3));
     await restartBroker(broker);
     const ts = await connectClient(broker.socketPath);
     const inbox = await collect(ts, 'offline.>');

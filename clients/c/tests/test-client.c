@@ -8,6 +8,7 @@
  *   test-client limits SOCKET            the welcome's limits honoured (broker started with small ones)
  *   test-client offline SOCKET COUNT MAX across a broker restart: queue COUNT publishes (at most MAX kept), resubscribe
  *   test-client silent SOCKET            against a broker that welcomes and then never answers
+ *   test-client notices SOCKET           against a scripted broker: every callback, one line each
  */
 #define _GNU_SOURCE
 #include <poll.h>
@@ -350,17 +351,16 @@ static int scenario_features(const char *path) {
     check(code_is(sockbus_respond(a, NULL, NULL, 0, NULL, 0, &error), &error, "NOT_A_REQUEST"), "NOT_A_REQUEST", error.message);
 
     /* A subscription's handler may unsubscribe itself, and a second one on the same topic still gets both. */
-    reset(&a_box);
-    reset(&b_box);
-    sockbus_subscribe(a, "self.x", NULL, on_once, &a_box, NULL);
-    sockbus_subscribe(a, "self.*", NULL, on_message, &b_box, NULL);
+    static inbox once_box, other_box;
+    sockbus_subscribe(a, "self.x", NULL, on_once, &once_box, NULL);
+    sockbus_subscribe(a, "self.*", NULL, on_message, &other_box, NULL);
     sockbus_flush_sync(a, 5000, NULL);
     sockbus_publish_int(a, "self.x", 1, NULL, NULL);
     sockbus_publish_int(a, "self.x", 2, NULL, NULL);
     sockbus_flush_sync(a, 5000, NULL);
     pump(both, 2, NULL, 300);
-    snprintf(why, sizeof why, "once got %d, the other %d", a_box.messages, b_box.messages);
-    check(a_box.messages == 1 && b_box.messages == 2, "unsubscribe inside the handler", why);
+    snprintf(why, sizeof why, "once got %d, the other %d", once_box.messages, other_box.messages);
+    check(once_box.messages == 1 && other_box.messages == 2, "unsubscribe inside the handler", why);
     reset(&a_box);
     reset(&b_box);
 
@@ -527,6 +527,65 @@ static int scenario_silent(const char *path) {
     return strcmp(seen.disconnect_code, "BROKER_UNRESPONSIVE") == 0 ? 0 : 1;
 }
 
+/* ---- notices: a scripted fake broker sends dropped, an error ending a subscription, an oversize frame ---- */
+
+static const char *const state_names[] = {"connecting", "connected", "reconnecting", "closing", "closed"};
+
+static void notice_status(sockbus *bus, sockbus_state state, const sockbus_error *error, void *user_data) {
+    printf("status %s%s%s\n", state_names[state], error ? " " : "", error ? error->code : "");
+    if (state == SOCKBUS_CONNECTED) {
+        sockbus_counters counters;
+        sockbus_get_counters(bus, &counters);
+        if (counters.reconnects > 0) *(int *)user_data = 1;
+    }
+}
+
+static void notice_error(sockbus *bus, const sockbus_error *error, uint32_t subscription, void *user_data) {
+    printf("error %s sub %u\n", error->code, subscription);
+}
+
+static void notice_dropped(sockbus *bus, sockbus_drop_source source, uint64_t count, const char *reason, void *user_data) {
+    printf("dropped %s %llu\n", source == SOCKBUS_DROPPED_BY_BROKER ? "broker" : "client", (unsigned long long)count);
+}
+
+static void notice_unconfirmed(sockbus *bus, uint64_t count, void *user_data) {
+    printf("unconfirmed %llu\n", (unsigned long long)count);
+}
+
+static void notice_message(sockbus *bus, const sockbus_message *message, void *user_data) {
+    printf("message %s sub %u\n", message->topic, message->subscription);
+}
+
+static int scenario_notices(const char *path) {
+    static int reconnected;
+    sockbus_options options;
+    sockbus_error error;
+    sockbus_options_init(&options);
+    options.path = path;
+    options.max_reconnect_delay_ms = 50;
+    options.callbacks.status = notice_status;
+    options.callbacks.error = notice_error;
+    options.callbacks.dropped = notice_dropped;
+    options.callbacks.unconfirmed = notice_unconfirmed;
+    options.user_data = &reconnected;
+    sockbus *bus = sockbus_new(&options, &error);
+    if (!bus || sockbus_connect_sync(bus, 5000, &error) < 0) {
+        printf("FAIL connect: %s\n", error.message);
+        sockbus_free(bus);
+        return 1;
+    }
+    sockbus_subscribe(bus, "a.>", NULL, notice_message, NULL, NULL);
+    sockbus_subscribe(bus, "b.>", NULL, notice_message, NULL, NULL);
+    for (int index = 0; index < 10; index++) sockbus_publish_int(bus, "p.x", index, NULL, NULL);
+    int64_t started = now_ms();
+    while (!reconnected && now_ms() - started < 5000) sockbus_run(bus, 50);
+    int flushed = sockbus_flush_sync(bus, 2000, &error);
+    printf("flushed %d\n", flushed);
+    sockbus_close_sync(bus, 2000);
+    sockbus_free(bus);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 4 && strcmp(argv[1], "types") == 0) return scenario_types(argv[2], argv[3]);
@@ -534,6 +593,7 @@ int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "limits") == 0) return scenario_limits(argv[2]);
     if (argc >= 5 && strcmp(argv[1], "offline") == 0) return scenario_offline(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc >= 3 && strcmp(argv[1], "silent") == 0) return scenario_silent(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "notices") == 0) return scenario_notices(argv[2]);
     fprintf(stderr, "usage: test-client types|features|limits|offline|silent SOCKET ...\n");
     return 2;
 }
