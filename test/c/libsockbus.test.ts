@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartBroker, startBroker, startCli } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount, waitForSubscriptions } from '../helpers/clients.js';
-import { Child, PROJECT_ROOT, track } from '../helpers/processes.js';
+import { Child, makeTempDir, PROJECT_ROOT, track } from '../helpers/processes.js';
 import { BOB, readableCopyOfProject } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeBroker, frameOf, pack } from './fake-broker.js';
@@ -213,6 +213,22 @@ describe('libsockbus against fake brokers', () => {
     expect(publishes).toHaveLength(10);
   });
 
+  it('gives up after max_reconnect_attempts once the broker is gone, failing what waited, refusing what comes after', async () => {
+    const broker = await FakeBroker.start({ onFrame: (connection, frame) => frame[0] === 7 && connection.send([8, frame[1]]) });
+    const client = c('sockbus-test-client', ['give-up', broker.path]);
+    await waitFor(() => broker.frames.some((frame) => frame[0] === 3), 'the request');
+    await broker.stop(); // the socket file goes with it: every reconnect finds nothing
+    await finished(client);
+    expect([client.exitCode, client.stderr]).toEqual([0, '']);
+    expect(lines(client.stdout)).toEqual([
+      'status connected',
+      'status reconnecting CONNECTION_CLOSED',
+      'status closed BROKER_UNAVAILABLE',
+      `request failed CONNECTION_CLOSED: the connection to the broker was lost before the reply arrived (the broker on ${broker.path} closed the connection) (request on never.answered)`,
+      'publish after giving up: CLIENT_CLOSED',
+    ]);
+  });
+
   it('refuses a broker run by another user before sending anything, with UNTRUSTED_BROKER (row: impostor broker)', async () => {
     const copy = readableCopyOfProject();
     const socketPath = join(sharedDirectory(), 'bus.sock');
@@ -308,7 +324,7 @@ describe('libsockbus against a real broker', () => {
     const inbox = await collect(ts, 'ctypes.>');
     const pub = await finished(c('sockbus-test-client', ['types', socketPath, 'ctypes.all']));
     expect([pub.exitCode, pub.stdout, pub.stderr]).toEqual([0, 'published\n', '']);
-    await waitForCount(inbox, 6);
+    await waitForCount(inbox, 7);
     const [all, ...rest] = inbox;
     expect(all!.headers).toEqual({ trace: 'abc', lang: 'c' });
     expect(all!.sender).toEqual({ uid: process.getuid!(), pid: pub.pid });
@@ -320,7 +336,7 @@ describe('libsockbus against a real broker', () => {
     // An ext type the receiver does not know arrives as its type and bytes (PROTOCOL.md §3.0).
     expect(data['ext']).toMatchObject({ type: 42, data: Buffer.from([1, 2, 3]) });
     expect(rest.map((message) => [message.topic, message.data])).toEqual([
-      ['ctypes.all', 'plain'], ['ctypes.all', -42], ['ctypes.all', 2.5], ['ctypes.all', null], ['ctypes.all.retained', 'kept'],
+      ['ctypes.all', 'plain'], ['ctypes.all', -42], ['ctypes.all', 2.5], ['ctypes.all', null], ['ctypes.all', { obj: true }], ['ctypes.all.retained', 'kept'],
     ]);
     const later = await collect(await connectClient(socketPath), 'ctypes.all.retained');
     await waitForCount(later, 1);
@@ -384,32 +400,36 @@ describe('libsockbus against a real broker', () => {
     expect([...shares[0]!, ...shares[1]!].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, index) => index));
   });
 
-  it('reconnects across a broker SIGKILL: the offline queue keeps the newest, drops are counted, subscriptions and queue groups come back (row: reconnect)', async () => {
+  it('reconnects across a broker SIGKILL: the offline queue keeps the newest, drops are counted, subscriptions, queue groups, a request and a flush made while away come back (row: reconnect)', async () => {
     const broker = await startBroker();
-    const client = c('sockbus-test-client', ['offline', broker.socketPath, '8', '5']);
+    const client = c('sockbus-test-client', ['offline', broker.socketPath, '8', '6']);
     await waitFor(() => client.stdout.includes('connected\n'), 'the C client to connect');
     await broker.child.kill('SIGKILL');
     await waitFor(() => client.stdout.includes('queued\n'), 'the C client to queue while the broker is down');
-    expect(client.stdout).toContain('disconnected CONNECTION_CLOSED\n');
-    expect(client.stdout).toContain('dropped 1: the offline queue was full\n'.repeat(3));
+    // Eight publishes and a request in a queue of six: the three oldest give way, each reported.
+    expect(lines(client.stdout)).toEqual(['connected', 'disconnected CONNECTION_CLOSED', ...Array(3).fill('dropped 1: the offline queue was full'), 'queued']);
     await restartBroker(broker);
     const ts = await connectClient(broker.socketPath);
-    const inbox = await collect(ts, 'offline.>');
+    const inbox = await collect(ts, 'offline.n');
+    ts.subscribe('offline.ask', (message) => message.respond((message.data as number) * 10));
+    await ts.flush();
     client.process.stdin!.write('go\n');
     await waitFor(() => client.stdout.includes('reconnected\n'), 'the C client to reconnect');
     await waitForCount(inbox, 5);
     expect(inbox.map((message) => message.data)).toEqual([3, 4, 5, 6, 7]);
-    await waitForSubscriptions(broker.socketPath, 2);
+    await waitForSubscriptions(broker.socketPath, 4);
     ts.publish('back.again', 'resubscribed');
     ts.publish('shared', 'queue group');
     await finished(client);
-    expect(lines(client.stdout).slice(-4)).toEqual([
+    expect([client.exitCode, client.stderr]).toEqual([0, '']);
+    // The flush and the request went out after the welcome; the reply may come before or after `reconnected`.
+    expect(lines(client.stdout).slice(6, 9).sort()).toEqual(['flushed after the reconnect', 'reconnected', 'reply 50']);
+    expect(lines(client.stdout).slice(9)).toEqual([
       'received back.again "resubscribed"',
       'received shared "queue group"',
       'ok the watch callback saw the descriptor go and come back',
       'reconnects 1 dropped 3',
     ]);
-    expect([client.exitCode, client.stderr]).toEqual([0, '']);
   });
 
   it('sockbus-c sub keeps receiving after the broker is killed and restarted', async () => {
@@ -442,10 +462,11 @@ describe('libsockbus against a real broker', () => {
     expect(inbox.map((message) => message.data)).toEqual(['by option', 'by environment']);
   });
 
-  it('runs in a poll() loop and in a GLib main loop (examples)', async () => {
-    const { socketPath } = await startBroker();
+  it('runs in a poll() loop and in a GLib main loop, both started before the broker (examples)', async () => {
+    const socketPath = join(makeTempDir(), 'bus.sock');
     const glib = c('example-glib', ['--socket', socketPath, 'glib.>', '2']);
     const poll = c('example-poll', ['poll.>'], { SOCKBUS_SOCKET: socketPath });
+    await startBroker({ socketPath });
     await waitFor(() => glib.stderr.includes('subscribed'), 'the GLib example to subscribe');
     await waitForSubscriptions(socketPath, 2);
     const ts = await connectClient(socketPath);
@@ -453,9 +474,10 @@ describe('libsockbus against a real broker', () => {
     ts.publish('poll.one', { n: 1 });
     ts.publish('glib.two', 'y');
     await glib.waitForExit();
-    expect([glib.exitCode, glib.stdout]).toEqual([0, 'glib.one 2\nglib.two 2\n']);
+    expect([glib.exitCode, glib.stdout, glib.stderr]).toEqual([0, 'glib.one 2\nglib.two 2\n', 'example-glib: subscribed\n']);
     await waitFor(() => poll.stdout.includes('poll.one'), 'the poll example');
     expect(poll.stdout).toBe('poll.one (4 bytes of data)\n');
+    expect(poll.stderr).toBe('example-poll: connected\n');
     const ticks = await collect(ts, 'example.tick');
     await waitForCount(ticks, 1, 'ticks from the poll example', 5000);
   });

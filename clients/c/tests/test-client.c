@@ -9,6 +9,7 @@
  *   test-client offline SOCKET COUNT MAX across a broker restart: queue COUNT publishes (at most MAX kept), resubscribe
  *   test-client silent SOCKET            against a broker that welcomes and then never answers
  *   test-client notices SOCKET           against a scripted broker: every callback, one line each
+ *   test-client give-up SOCKET           gives up after 3 failed reconnects once the broker is gone
  */
 #define _GNU_SOURCE
 #include <poll.h>
@@ -111,6 +112,12 @@ static int scenario_types(const char *path, const char *topic) {
     sockbus_publish_int(bus, topic, -42, NULL, &error);
     sockbus_publish_double(bus, topic, 2.5, NULL, &error);
     sockbus_publish_nil(bus, topic, NULL, &error);
+    msgpack_zone zone;
+    msgpack_object object;
+    static const uint8_t packed_map[] = {0x81, 0xa3, 'o', 'b', 'j', 0xc3};
+    msgpack_zone_init(&zone, 256);
+    if (sockbus_unpack(packed_map, sizeof packed_map, &zone, &object) == 0) sockbus_publish_object(bus, topic, &object, NULL, &error);
+    msgpack_zone_destroy(&zone);
     sockbus_publish_options retained = {NULL, 0, 1};
     char retained_topic[300];
     snprintf(retained_topic, sizeof retained_topic, "%s.retained", topic);
@@ -205,6 +212,8 @@ static void on_double(sockbus *bus, const sockbus_message *message, void *user_d
         sockbus_header header = {"by", "c"};
         sockbus_respond(bus, message->reply_to, buffer.data, buffer.size, &header, 1, NULL);
         msgpack_sbuffer_destroy(&buffer);
+    } else if (value.type == MSGPACK_OBJECT_NIL) {
+        sockbus_respond_error(bus, message->reply_to, NULL, "nothing to double", NULL, 0, NULL);
     } else {
         sockbus_respond_error(bus, message->reply_to, "BAD_INPUT", "expected a number", NULL, 0, NULL);
     }
@@ -291,6 +300,10 @@ static int scenario_features(const char *path) {
     pump(both, 2, &a_box.flag, 3000);
     check(strncmp(a_box.reply_error, "BAD_INPUT: expected a number", 28) == 0, "error reply with the responder's code", a_box.reply_error);
     a_box.flag = 0;
+    sockbus_request(a, "math.double", NULL, 0, NULL, 0, 2000, on_reply, &a_box, NULL);
+    pump(both, 2, &a_box.flag, 3000);
+    check(strcmp(a_box.reply_error, "REQUEST_FAILED: nothing to double") == 0, "error reply without a code is REQUEST_FAILED", a_box.reply_error);
+    a_box.flag = 0;
     sockbus_request(a, "nobody.home", NULL, 0, NULL, 0, 30000, on_reply, &a_box, NULL);
     pump(both, 2, &a_box.flag, 3000);
     check(strcmp(a_box.reply_error, "NO_RESPONDERS: no responders: nothing subscribes to nobody.home") == 0, "no responders at once", a_box.reply_error);
@@ -349,6 +362,27 @@ static int scenario_features(const char *path) {
     sockbus_publish_options too_many = {many, 65, 0};
     check(code_is(sockbus_publish_int(a, "a.b", 1, &too_many, &error), &error, "HEADERS_TOO_LARGE"), "HEADERS_TOO_LARGE", error.message);
     check(code_is(sockbus_respond(a, NULL, NULL, 0, NULL, 0, &error), &error, "NOT_A_REQUEST"), "NOT_A_REQUEST", error.message);
+
+    /* Past max_pending_bytes publishes are dropped and reported, not buffered without bound. */
+    {
+        static inbox small_box;
+        sockbus_options options;
+        sockbus_options_init(&options);
+        options.path = path;
+        options.max_pending_bytes = 2000;
+        options.callbacks.dropped = on_dropped;
+        options.user_data = &small_box;
+        sockbus *small = sockbus_new(&options, &error);
+        sockbus_connect_sync(small, 5000, &error);
+        char payload[101];
+        memset(payload, 'x', 100);
+        payload[100] = '\0';
+        for (int index = 0; index < 100; index++) sockbus_publish_string(small, "bounded.x", payload, NULL, NULL);
+        snprintf(why, sizeof why, "%d dropped", small_box.dropped);
+        check(small_box.dropped > 70 && small_box.dropped < 100, "the outbound buffer is bounded", why);
+        sockbus_close_sync(small, 5000);
+        sockbus_free(small);
+    }
 
     /* A subscription's handler may unsubscribe itself, and a second one on the same topic still gets both. */
     static inbox once_box, other_box;
@@ -457,7 +491,21 @@ static void offline_message(sockbus *bus, const sockbus_message *message, void *
     fflush(stdout);
 }
 
+static void offline_reply(sockbus *bus, const sockbus_reply *reply, const sockbus_error *error, void *user_data) {
+    json_text text = {0};
+    if (reply) json_append_value(&text, reply->data, reply->data_len);
+    printf("reply %s\n", reply ? text.text : error->code);
+    json_text_free(&text);
+    (*(int *)user_data)++;
+}
+
+static void offline_flushed(sockbus *bus, const sockbus_error *error, void *user_data) {
+    printf("flushed %s\n", error ? error->code : "after the reconnect");
+    (*(int *)user_data)++;
+}
+
 static int scenario_offline(const char *path, int count, int max_queued) {
+    static int answered;
     static offline_state seen;
     sockbus_options options;
     sockbus_error error;
@@ -484,6 +532,10 @@ static int scenario_offline(const char *path, int count, int max_queued) {
     while (!seen.disconnected) sockbus_run(bus, 100);
     printf("disconnected %s\n", seen.disconnect_code);
     for (int index = 0; index < count; index++) sockbus_publish_int(bus, "offline.n", index, NULL, NULL);
+    /* A request and a flush made while away wait for the next connection. */
+    const uint8_t five = 5;
+    sockbus_request(bus, "offline.ask", &five, 1, NULL, 0, 20000, offline_reply, &answered, NULL);
+    sockbus_flush(bus, offline_flushed, &answered, NULL);
     printf("queued\n");
     fflush(stdout);
     /* Not running the loop: the client cannot reconnect before the test has its subscriber on the new broker. */
@@ -492,7 +544,7 @@ static int scenario_offline(const char *path, int count, int max_queued) {
     sockbus_flush_sync(bus, 5000, NULL);
     printf("reconnected\n");
     fflush(stdout);
-    while (seen.box.messages < 2) sockbus_run(bus, 100);
+    while (seen.box.messages < 2 || answered < 2) sockbus_run(bus, 100);
     check(seen.saw_fd_after, "the watch callback saw the descriptor go and come back", NULL);
     sockbus_counters counters;
     sockbus_get_counters(bus, &counters);
@@ -586,6 +638,33 @@ static int scenario_notices(const char *path) {
     return 0;
 }
 
+/* ---- give-up: max_reconnect_attempts after the broker went away for good ---- */
+
+static int scenario_give_up(const char *path) {
+    static int reconnected;
+    sockbus_options options;
+    sockbus_error error;
+    sockbus_options_init(&options);
+    options.path = path;
+    options.max_reconnect_attempts = 3;
+    options.callbacks.status = notice_status;
+    options.user_data = &reconnected;
+    sockbus *bus = sockbus_new(&options, &error);
+    if (!bus || sockbus_connect_sync(bus, 5000, &error) < 0) {
+        printf("FAIL connect: %s\n", error.message);
+        sockbus_free(bus);
+        return 1;
+    }
+    static inbox box;
+    sockbus_request(bus, "never.answered", NULL, 0, NULL, 0, 30000, on_reply, &box, NULL);
+    while (sockbus_run(bus, 1000) == 0) {}
+    printf("request failed %s\n", box.reply_error);
+    int published = sockbus_publish_int(bus, "after.closed", 1, NULL, &error);
+    printf("publish after giving up: %s\n", published < 0 ? error.code : "accepted");
+    sockbus_free(bus);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 4 && strcmp(argv[1], "types") == 0) return scenario_types(argv[2], argv[3]);
@@ -594,6 +673,7 @@ int main(int argc, char **argv) {
     if (argc >= 5 && strcmp(argv[1], "offline") == 0) return scenario_offline(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc >= 3 && strcmp(argv[1], "silent") == 0) return scenario_silent(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "notices") == 0) return scenario_notices(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "give-up") == 0) return scenario_give_up(argv[2]);
     fprintf(stderr, "usage: test-client types|features|limits|offline|silent SOCKET ...\n");
     return 2;
 }
