@@ -462,6 +462,26 @@ describe('libsockbus against a real broker', () => {
     expect(inbox.map((message) => message.data)).toEqual(['by option', 'by environment']);
   });
 
+  it('checks again on every reconnect: an impostor that binds the path while the broker is down gets nothing, and the client goes back to the real one (row: impostor between stop and start)', async () => {
+    const copy = readableCopyOfProject();
+    const socketPath = join(sharedDirectory(), 'bus.sock');
+    const broker = await startBroker({ socketPath });
+    const sub = c('sockbus-c', ['sub', 'real.>', '--count', '1', '--socket', socketPath]);
+    await waitFor(() => sub.stderr.includes('subscribed'), 'the C subscriber');
+    await broker.child.kill('SIGTERM'); // a clean stop removes the socket file: the path is free for anyone
+    const fake = await fakeBrokerAs(BOB, copy, socketPath);
+    const refusal = `sockbus-c: UNTRUSTED_BROKER: the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass broker_uid to trust it\n`;
+    await waitFor(() => sub.stderr.split(refusal).length > 2, 'two refused reconnects');
+    await fake.child.kill();
+    expect((await fake.seen(2)).bytes).toBe(0);
+    await startBroker({ socketPath });
+    await waitFor(() => sub.stderr.includes('reconnected'), 'the C subscriber to reconnect to the real broker');
+    await waitForSubscriptions(socketPath, 1);
+    (await connectClient(socketPath)).publish('real.back', 'from the real broker');
+    await sub.waitForExit();
+    expect([sub.exitCode, sub.stdout]).toEqual([0, '{"topic":"real.back","data":"from the real broker","headers":{}}\n']);
+  });
+
   it('runs in a poll() loop and in a GLib main loop, both started before the broker (examples)', async () => {
     const socketPath = join(makeTempDir(), 'bus.sock');
     const glib = c('example-glib', ['--socket', socketPath, 'glib.>', '2']);

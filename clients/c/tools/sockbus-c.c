@@ -164,8 +164,8 @@ static void on_status(sockbus *bus, sockbus_state state, const sockbus_error *er
 static void on_error(sockbus *bus, const sockbus_error *error, uint32_t subscription, void *user_data) {
     run_state *run = user_data;
     say_error(error, 1);
-    run->failed = 1;
-    /* The broker refused or ended our subscription: nothing more will come. */
+    /* A refused publish fails pub; a subscriber fails only when its subscription ends (the broker refused or revoked it). */
+    if (subscription || strcmp(run->args->command, "pub") == 0) run->failed = 1;
     if (subscription) sockbus_close(bus);
 }
 
