@@ -14,12 +14,6 @@ static int closed_error(const sockbus *bus, sockbus_error *err) {
     return 0;
 }
 
-/* Control frames (subscribe, pong, goodbye) are never dropped; only memory can fail them. */
-int sb_append_control(sockbus *bus, int result) {
-    (void)bus;
-    return result;
-}
-
 /* §4.4, with the welcome's bounds. */
 static int check_headers(const sockbus *bus, const sockbus_header *headers, size_t count, sockbus_error *err) {
     if (count == 0) return 0;

@@ -286,7 +286,7 @@ void sb_attach(sockbus *bus, const sb_frame *welcome) {
         sb_subscription *subscription = &bus->subscriptions[index];
         if (subscription->removed) continue;
         subscription->active = 0;
-        sb_append_control(bus, sb_encode_subscribe(&bus->out, subscription->id, subscription->pattern, subscription->queue));
+        sb_encode_subscribe(&bus->out, subscription->id, subscription->pattern, subscription->queue);
     }
     for (sb_queued *item = sb_queue_take_all(&bus->offline), *next; item; item = next) {
         next = item->next;
@@ -296,7 +296,7 @@ void sb_attach(sockbus *bus, const sb_frame *welcome) {
             for (sb_request *request = bus->request_buckets[item->request_id % SB_REQUEST_BUCKETS]; request; request = request->bucket_next)
                 if (request->id == item->request_id) wanted = 1;
         }
-        if (wanted && sb_append_control(bus, sb_buffer_append(&bus->out, item->frame, item->length)) == 0) {
+        if (wanted && sb_buffer_append(&bus->out, item->frame, item->length) == 0) {
             if (!item->request_id) bus->publishes_sent++;
         }
         free(item);
@@ -437,7 +437,7 @@ static void heartbeat(sockbus *bus, int64_t now) {
     }
     if (silent >= bus->options.ping_interval_ms && !bus->heartbeat_pinged) {
         bus->heartbeat_pinged = 1;
-        sb_append_control(bus, sb_encode_token(&bus->out, 7, 0));
+        sb_encode_token(&bus->out, 7, 0);
     }
 }
 
@@ -531,7 +531,7 @@ static void continue_end(sockbus *bus) {
     for (sb_question *question = bus->questions; question; question = question->next)
         if (question->kind == SB_ASK_CONFIRM) return;
     bus->end_goodbye_sent = 1;
-    sb_append_control(bus, sb_encode_going_away(&bus->out, "the client was closed"));
+    sb_encode_going_away(&bus->out, "the client was closed");
     bus->end_deadline = sb_now_ms() + GOODBYE_WAIT_MS;
 }
 
@@ -624,17 +624,17 @@ int sockbus_run(sockbus *bus, int timeout_ms) {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : sb_now_ms() + timeout_ms;
     if (bus->in_process) return 0; /* not from a callback: the outer loop is mid-frame */
     bus->break_requested = 0;
-    while (bus->state != SOCKBUS_CLOSED && !bus->break_requested) {
-        int64_t now = sb_now_ms();
-        if (now >= deadline) return 0;
+    /* At least one turn, so that sockbus_run(bus, 0) does what is ready without waiting. */
+    do {
+        int64_t left = deadline - sb_now_ms();
         int wait = sockbus_timeout_ms(bus);
-        int64_t left = deadline - now;
+        if (left < 0) left = 0;
         if (wait < 0 || wait > left) wait = left > INT32_MAX ? INT32_MAX : (int)left;
         struct pollfd watched = {.fd = bus->fd, .events = sockbus_events(bus), .revents = 0};
         int ready = poll(&watched, bus->fd >= 0 ? 1 : 0, wait);
         if (ready < 0 && errno != EINTR) return -1;
         sockbus_process(bus, ready > 0 ? watched.revents : 0);
-    }
+    } while (bus->state != SOCKBUS_CLOSED && !bus->break_requested && sb_now_ms() < deadline);
     bus->break_requested = 0;
     return bus->state == SOCKBUS_CLOSED ? -1 : 0;
 }

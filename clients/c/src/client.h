@@ -131,6 +131,5 @@ SB_HIDDEN sb_request *sb_take_request(sockbus *bus, uint32_t id);
 SB_HIDDEN void sb_fail_requests(sockbus *bus, const char *code, const char *why);
 SB_HIDDEN void sb_fail_questions(sockbus *bus, int sent_only, const char *code, const char *why);
 SB_HIDDEN void sb_free_request(sb_request *request);
-SB_HIDDEN int sb_append_control(sockbus *bus, int result);
 
 #endif

@@ -187,7 +187,7 @@ void sb_handle_frame(sockbus *bus, const sb_frame *frame) {
     }
     switch (frame->kind) {
     case 6: handle_message(bus, frame); return;
-    case 7: sb_append_control(bus, sb_encode_token(&bus->out, 8, frame->id)); return; /* a client MUST answer pings */
+    case 7: sb_encode_token(&bus->out, 8, frame->id); return; /* a client MUST answer pings */
     case 8: case 13: sb_question_answered(bus, frame->id, frame); return;
     case 9: handle_error(bus, frame); return;
     case 10: {
