@@ -31,7 +31,7 @@ export interface AttackContext {
   startBroker(launch: BrokerLaunch): Promise<RunningBroker>;
   /** Starts carol's pair against a broker; the runner measures it after the attack. */
   startPair(socketPath: string): Promise<WellBehavedPair>;
-  /** Runs `dist/SCRIPT` of the readable copy as an unprivileged user. */
+  /** Runs `dist-tools/SCRIPT` of the readable copy as an unprivileged user. */
   nodeAs(user: string, script: string, args: string[], options?: SpawnAsOptions): Child;
   /** Runs an agent (`attack/agents/NAME.js`) as a user, its task as JSON. */
   agent(user: string, name: string, agentTask: Record<string, unknown>, options?: SpawnAsOptions): Child;

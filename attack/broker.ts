@@ -1,10 +1,9 @@
-import { join } from 'node:path';
 import { connect } from '../client/index.js';
 import { spawnTracked, type Child } from './processes.js';
 import { RssSampler } from './rss.js';
-import { PROJECT_ROOT } from './users.js';
+import { builtScript, PROJECT_ROOT } from './users.js';
 
-export const BROKER_SCRIPT = join(PROJECT_ROOT, 'dist/broker/main.js');
+export const BROKER_SCRIPT = builtScript(PROJECT_ROOT, 'broker/main.js');
 
 /** How long a broker may take to say it listens, or to refuse: node starts slowly on a loaded machine. */
 const START_TIMEOUT_MS = 10_000;

@@ -77,7 +77,7 @@ export async function runAttack(attack: Attack, options: RunnerOptions): Promise
     nodeAs: (user, script, args, spawnOptions) => nodeAs(user, options.copy, script, args, spawnOptions),
     agent: (user, name, agentTask, spawnOptions) => nodeAs(user, options.copy, `attack/agents/${name}.js`, [JSON.stringify(agentTask)], spawnOptions),
     cli: (user, args, spawnOptions) => {
-      const child = nodeAs(user, options.copy, 'client/cli.js', args, spawnOptions);
+      const child = nodeAs(user, options.copy, 'cli/main.js', args, spawnOptions);
       child.process.stdin?.end();
       return child;
     },

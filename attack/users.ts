@@ -8,8 +8,16 @@ import { makeTempDir, spawnTracked, type Child } from './processes.js';
 
 export { ALICE, BOB, CAROL };
 
-/** The project root (dist/attack/ is two levels below it). */
+/** The project root (dist-tools/attack/ is two levels below it). */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The tools' own build (tsconfig.tools.json), with the broker, CLI and library the attacks run. */
+const BUILD_DIRECTORY = 'dist-tools';
+
+/** A script of the build, by its path inside it (`cli/main.js`), in the readable copy or the project. */
+export function builtScript(root: string, script: string): string {
+  return join(root, BUILD_DIRECTORY, script);
+}
 
 export interface User {
   name: string;
@@ -39,7 +47,7 @@ export function user(name: string): User {
  */
 export function readableCopyOfProject(): string {
   const home = makeTempDir(0o755);
-  cpSync(join(PROJECT_ROOT, 'dist'), join(home, 'dist'), { recursive: true });
+  cpSync(join(PROJECT_ROOT, BUILD_DIRECTORY), join(home, BUILD_DIRECTORY), { recursive: true });
   for (const name of ['msgpackr', 'eventemitter3']) {
     cpSync(join(PROJECT_ROOT, 'node_modules', name), join(home, 'node_modules', name), { recursive: true });
   }
@@ -63,7 +71,7 @@ export function spawnAs(name: string, cwd: string, command: string, args: string
   return spawnTracked('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, groups, '--', command, ...args], { cwd, env: options.env });
 }
 
-/** Runs `node dist/SCRIPT ARGS` from the readable copy as `name`. */
+/** Runs `node dist-tools/SCRIPT ARGS` from the readable copy as `name`. */
 export function nodeAs(name: string, copy: string, script: string, args: string[], options: SpawnAsOptions = {}): Child {
-  return spawnAs(name, copy, process.execPath, [join(copy, 'dist', script), ...args], options);
+  return spawnAs(name, copy, process.execPath, [builtScript(copy, script), ...args], options);
 }

@@ -4,7 +4,7 @@ import { connectBenchClient, type BenchClient, type SystemName } from './adapter
  * One benchmark process: publishes, subscribes, or holds connections and
  * subscriptions, then prints one JSON line with what it saw. The
  * orchestrator runs several at once, apart from the server they measure.
- * Usage: node dist/bench/peer.js '{"system":...,"role":...}'
+ * Usage: node dist-tools/bench/peer.js '{"system":...,"role":...}'
  */
 export type PeerTask =
   | { role: 'publish'; system: SystemName; address: string; topic: string; count: number; size: number; ratePerSecond?: number }

@@ -7,7 +7,7 @@ import { FRAME_HEADER_BYTES } from '../protocol/index.js';
  * every receiver, without decoding, routing or bounds. A connection becomes
  * a receiver by sending one empty frame, so publishers are not sent each
  * other's traffic.
- * Usage: node dist/bench/raw-relay.js SOCKET_PATH
+ * Usage: node dist-tools/bench/raw-relay.js SOCKET_PATH
  */
 const path = process.argv[2]!;
 const receivers = new Set<net.Socket>();

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/free-port.js';
 import type { SystemName } from './adapters.js';
 
 const DIST = fileURLToPath(new URL('..', import.meta.url));
@@ -82,14 +83,6 @@ async function launch(system: SystemName, command: string, args: string[], addre
         child.kill('SIGTERM');
       }),
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export const SERVERS: ServerDefinition[] = [

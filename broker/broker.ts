@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import {
+  BROKER_FRAME_MARGIN_BYTES,
   BrokerEventMessage,
   encodeBody,
   ErrorCode,
@@ -136,12 +137,13 @@ export class Broker implements ConnectionHost, HandlerContext {
     this.counters.requests++;
     if (!from.account.hasRoomFor(REQUEST_COST_BYTES)) {
       from.account.noteRefused('refused', from.description);
-      return this.failRequest(from, publish.requestId, ErrorCode.OverMemoryShare, `${from.access.who} is at its memory share of ${mebibytes(from.account.limitBytes)} (--max-memory-per-uid): its clients must read what waits for them first`);
+      const message = `${from.access.who} is at its memory share of ${mebibytes(from.account.limitBytes)} (--max-memory-per-uid): its clients must read what waits for them first`;
+      return this.refuseRequest(from, publish.requestId, { code: ErrorCode.OverMemoryShare, message });
     }
     const pending = this.pendingRequests.open(from.id, publish.requestId, from.account, Date.now());
     if (!pending) {
-      const limit = this.limits.maxPendingRequests;
-      return this.failRequest(from, publish.requestId, ErrorCode.TooManyRequests, `this connection already has ${limit} requests awaiting an answer, the most the broker allows (--max-requests)`);
+      const message = `this connection already has ${this.limits.maxPendingRequests} requests awaiting an answer, the most the broker allows (--max-requests)`;
+      return this.refuseRequest(from, publish.requestId, { code: ErrorCode.TooManyRequests, message });
     }
     const reached: Connection[] = [];
     this.router.route(new PublishedMessage(publish, from.stamp, pending.address), from, reached);
@@ -149,19 +151,24 @@ export class Broker implements ConnectionHost, HandlerContext {
     if (reached.length > 0) return;
     this.pendingRequests.cancel(pending.address);
     this.counters.noResponders++;
-    this.failRequest(from, publish.requestId, ErrorCode.NoResponders, `no responders: nothing subscribes to ${publish.topic}`);
+    this.refuseRequest(from, publish.requestId, { code: ErrorCode.NoResponders, message: `no responders: nothing subscribes to ${publish.topic}` });
   }
 
-  /** Answers a request with an error of the broker's own. */
-  private failRequest(requester: Connection, requestId: number, code: string, message: string): void {
-    requester.send(encodeBody({ kind: MessageKind.Reply, requestId, data: null, error: { code, message } }));
+  /** Answers a request with an error of the broker's own: a reply for its id, with no sender. */
+  refuseRequest(requester: Connection, requestId: number, refusal: { code: ErrorCode; message: string }): void {
+    this.counters.errors++;
+    requester.send(encodeBody({ kind: MessageKind.Reply, requestId, data: null, error: { code: refusal.code, message: refusal.message } }));
   }
 
   /** Passes an answer to its requester, if the request is pending and this connection was asked. */
   respond(respond: RespondFrame, from: Connection): void {
+    const about = { kind: MessageKind.Respond, reply: respond.replyTo };
     if (!isReplyAddress(respond.replyTo)) {
-      return from.refuse(ErrorCode.InvalidMessage, `respond: ${JSON.stringify(respond.replyTo)} is not a reply address this broker gave out`);
+      const message = `respond: ${JSON.stringify(respond.replyTo)} is not a reply address this broker gives out (16 base64url characters)`;
+      return from.refuseFrame({ code: ErrorCode.InvalidReplyAddress, message }, about);
     }
+    // Refused, it is no answer: the request still awaits one.
+    if (respond.refusal) return from.refuseFrame(respond.refusal, about);
     const request = this.pendingRequests.answer(respond.replyTo, from.id);
     if (request === 'not-asked') {
       // Someone answering a request that was never delivered to them: a forgery, or a guess.
@@ -180,10 +187,12 @@ export class Broker implements ConnectionHost, HandlerContext {
     requester.deliver(parts, partsLength(parts));
   }
 
-  subscribe(connection: Connection, { subscriptionId, pattern, queue }: Subscribe): void {
+  subscribe(connection: Connection, { subscriptionId, pattern, queue }: Subscribe & { pattern: string }): void {
     const subscription = this.router.add(connection, subscriptionId, pattern, queue);
     connection.subscriptions.add(subscriptionId, subscription);
     chargeSubscription(connection.account, subscription, 1);
+    // Before the replay and any live message: the client starts dispatching to it from here (PROTOCOL.md §3.7).
+    connection.send(encodeBody({ kind: MessageKind.Subscribed, subscriptionId }));
     // A queue group shares live work; replaying old values to each new member would duplicate them.
     if (queue !== undefined) return;
     for (const value of this.retained.matching(pattern)) {
@@ -213,6 +222,7 @@ export class Broker implements ConnectionHost, HandlerContext {
   private statsSources(): StatsSources {
     return {
       serverName: this.serverName,
+      maxAnswerBytes: this.limits.maxFrameBytes + BROKER_FRAME_MARGIN_BYTES,
       startedAt: this.startedAt,
       counters: this.counters,
       connections: this.connections,
@@ -264,10 +274,14 @@ export class Broker implements ConnectionHost, HandlerContext {
     this.log.debug(`connection ${connection.id} accepted from ${connection.access.who}`);
   }
 
-  deny(connection: Connection, refusal: string, subscriptionId?: number): void {
+  noteDenied(connection: Connection): void {
     this.counters.denied++;
     connection.counters.denied++;
-    connection.refuse(ErrorCode.AccessDenied, refusal, subscriptionId);
+  }
+
+  /** Whether deliveries carry their senders' credentials: the broker reads them for every connection, or none. */
+  get stampsSenders(): boolean {
+    return this.gatekeeper.ownSender !== undefined;
   }
 
   /**
@@ -283,7 +297,9 @@ export class Broker implements ConnectionHost, HandlerContext {
         const refusal = connection.access.subscribeRefusal(pattern);
         if (!refusal) continue;
         this.unsubscribe(connection, subscriptionId);
-        this.deny(connection, `${refusal} (the reloaded policy ended this subscription)`, subscriptionId);
+        this.noteDenied(connection);
+        const message = `${refusal} (the reloaded policy ended this subscription)`;
+        connection.refuseFrame({ code: ErrorCode.AccessDenied, message }, { sub: subscriptionId });
         revoked++;
       }
     }
@@ -295,19 +311,20 @@ export class Broker implements ConnectionHost, HandlerContext {
     const value = hasNilData(publish) ? null : keptValueOf(publish, from.stamp?.sender);
     if (value && !from.account.hasRoomFor(retainedCost(publish.topic, value))) {
       from.account.noteRefused('refused', from.description);
-      this.counters.retainedRefused++;
-      return from.refuse(
-        ErrorCode.RetainedStoreFull,
-        `${publish.topic} was delivered but not retained: ${from.access.who} is at its memory share of ${mebibytes(from.account.limitBytes)} (--max-memory-per-uid)`,
-      );
+      const message = `${publish.topic} was delivered but not retained: ${from.access.who} is at its memory share of ${mebibytes(from.account.limitBytes)} (--max-memory-per-uid)`;
+      return this.refuseRetain(from, publish.topic, message);
     }
     const refusal = this.keepRetained(publish.topic, value);
     if (refusal) {
-      this.counters.retainedRefused++;
-      from.refuse(ErrorCode.RetainedStoreFull, refusal);
+      this.refuseRetain(from, publish.topic, refusal);
     } else {
       this.stateFile?.requestSave();
     }
+  }
+
+  private refuseRetain(from: Connection, topic: string, message: string): void {
+    this.counters.retainedRefused++;
+    from.refuseFrame({ code: ErrorCode.RetainedStoreFull, message }, { kind: MessageKind.Publish, topic });
   }
 
   /** Sets a retained value, moving its cost from the previous publisher's account to the new one's. */

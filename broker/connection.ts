@@ -10,7 +10,9 @@ import {
   MessageKind,
   ProtocolError,
   type ClientMessage,
+  type ErrorAbout,
   type Hello,
+  type Refusal,
 } from '../protocol/index.js';
 import type { PeerAccess } from './access-policy.js';
 import type { PeerCredentials } from './credentials.js';
@@ -48,14 +50,6 @@ const TURN_CHECK_EVERY = 7;
 
 /** Why a connection ended when its client neither said goodbye nor broke a rule. */
 const NO_GOODBYE = 'the connection ended without a goodbye (the client exited or was killed)';
-
-/** Errors after which the stream is still in step, so the connection stays usable. */
-const RECOVERABLE_ERRORS: ReadonlySet<string> = new Set([
-  ErrorCode.InvalidTopic,
-  ErrorCode.InvalidPattern,
-  ErrorCode.ReservedTopic,
-  ErrorCode.HeadersTooLarge,
-]);
 
 /**
  * One client connection: parses its frames, hands each message to the
@@ -118,7 +112,7 @@ export class Connection {
         host.counters.dropped++;
         if (becauseOfShare) this.account.noteRefused('dropped', this.description);
       },
-      onOverflow: (reason) => this.fail(new ProtocolError(ErrorCode.SlowConsumer, reason)),
+      onOverflow: (reason) => this.closeWithError(new ProtocolError(ErrorCode.SlowConsumer, reason)),
     });
     socket.on('data', (chunk: Buffer) => this.receiveBytes(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -206,11 +200,11 @@ export class Connection {
     this.outbound.sendControl(body);
   }
 
-  /** Reports a problem with one request; the connection stays usable. */
-  refuse(code: string, message: string, subscriptionId?: number): void {
+  /** Refuses one frame, saying which (`about`); the connection stays usable. */
+  refuseFrame(refusal: Refusal, about: ErrorAbout): void {
     this.host.counters.errors++;
-    this.host.log.debug(`${this.description}: ${code}: ${message}`);
-    this.send(encodeBody({ kind: MessageKind.Error, code, message, subscriptionId }));
+    this.host.log.debug(`${this.description}: ${refusal.code}: ${refusal.message}`);
+    this.send(encodeBody({ kind: MessageKind.Error, code: refusal.code, message: refusal.message, about }));
   }
 
   /**
@@ -220,23 +214,23 @@ export class Connection {
    * connection already closing rather than fail it again (a recursion that
    * once overflowed the stack and ended the broker).
    */
-  fail(error: ProtocolError): void {
+  closeWithError(error: ProtocolError): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.host.log.info(`${this.description} closed: ${error.code}: ${error.message}`);
-    this.closeWithError(error);
+    this.endWithError(error);
   }
 
   /** Tells a connection the broker does not serve why, and closes it; the gatekeeper logs refusals, once per episode. */
   refuseAtTheDoor(error: ProtocolError): void {
-    this.closeWithError(error);
+    this.endWithError(error);
   }
 
-  private closeWithError(error: ProtocolError): void {
+  private endWithError(error: ProtocolError): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.endReason ??= `${error.code}: ${error.message}`;
     this.host.counters.errors++;
     this.lifecycle = 'closing';
-    this.outbound.sendFinal(encodeBody({ kind: MessageKind.Error, code: error.code, message: error.message, subscriptionId: undefined }));
+    this.outbound.sendFinal(encodeBody({ kind: MessageKind.Error, code: error.code, message: error.message, about: error.about }));
     this.endSocket();
   }
 
@@ -268,14 +262,14 @@ export class Connection {
     if (this.state !== 'handshake' && this.state !== 'open') return;
     const limits = this.host.limits;
     if (this.state === 'handshake' && now - this.connectedAt > limits.handshakeTimeoutMs) {
-      return this.fail(new ProtocolError(ErrorCode.Timeout, `no hello within ${limits.handshakeTimeoutMs} ms of connecting`));
+      return this.closeWithError(new ProtocolError(ErrorCode.Timeout, `no hello within ${limits.handshakeTimeoutMs} ms of connecting`));
     }
     if (this.partialFrameSince && now - this.partialFrameSince > limits.frameTimeoutMs) {
-      return this.fail(new ProtocolError(ErrorCode.Timeout, `a frame was still incomplete ${limits.frameTimeoutMs} ms after it started`));
+      return this.closeWithError(new ProtocolError(ErrorCode.Timeout, `a frame was still incomplete ${limits.frameTimeoutMs} ms after it started`));
     }
     const silence = now - this.lastReceivedAt;
     if (silence > 2 * limits.keepaliveMs) {
-      return this.fail(new ProtocolError(ErrorCode.Timeout, `no answer to a keepalive ping within ${limits.keepaliveMs} ms`));
+      return this.closeWithError(new ProtocolError(ErrorCode.Timeout, `no answer to a keepalive ping within ${limits.keepaliveMs} ms`));
     }
     if (silence > limits.keepaliveMs && !this.keepalivePingSent && this.state === 'open') {
       this.keepalivePingSent = true;
@@ -359,11 +353,11 @@ export class Connection {
     if (!(error instanceof ProtocolError)) {
       // A bug of ours, not the client's: say so to the client and keep the broker up.
       this.host.log.error(`${this.description}: internal error: ${(error as Error).stack ?? String(error)}`);
-      this.fail(new ProtocolError(ErrorCode.Internal, `internal broker error: ${(error as Error).message}`));
+      this.closeWithError(new ProtocolError(ErrorCode.Internal, `internal broker error: ${(error as Error).message}`));
       return;
     }
-    if (RECOVERABLE_ERRORS.has(error.code)) this.refuse(error.code, error.message);
-    else this.fail(error);
+    // Frames that are only refused never throw (their refusals are returned): whatever throws closes the connection.
+    this.closeWithError(error);
   }
 
   private onClosed(): void {

@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-import { ErrorCode, SockbusError, VERSION } from '../protocol/index.js';
-import { NatsBridge } from './bridge/nats-bridge.js';
+import { ErrorCode, SockbusError, UsageError, VERSION } from '../protocol/index.js';
 import { Broker } from './broker.js';
 import { sizeConnectionLimits } from './connection-slots.js';
 import { CredentialReader } from './credentials.js';
 import { Logger } from './log.js';
 import { takeActivationSocket } from './socket-activation.js';
-import { parseBrokerArguments, USAGE, UsageError } from './options.js';
+import { parseBrokerArguments, USAGE } from './options.js';
 
 /** Resolves with an exit code, or with undefined while the broker keeps running. */
 async function main(): Promise<number | undefined> {
@@ -39,11 +38,13 @@ async function main(): Promise<number | undefined> {
     }
     log.warn(`peer credentials are unavailable (${credentials.unavailableReason}): messages carry no sender, and any client may read $SYS. topics`);
   }
+  // Loaded only for --bridge, and before listening: without the optional nats package the broker says how to install it and does not start.
+  const startBridge = options.bridge ? await (await import('./bridge/nats-bridge.js')).prepareBridge(options.bridge, log) : null;
   const limits = sizeConnectionLimits(options.limits, credentials.raiseFileLimit(), log);
   const broker = new Broker({ ...options, limits }, log, credentials);
   const activatedFd = takeActivationSocket(process.env, process.pid);
   const servedPath = await broker.listen(activatedFd);
-  const bridge = options.bridge ? await NatsBridge.start(options.bridge, servedPath, log) : null;
+  const bridge = startBridge ? await startBridge(servedPath) : null;
   if (bridge) broker.addStatsSection('bridge', () => bridge.snapshot());
   process.on('SIGHUP', () => broker.reloadPolicy());
   let stopping = false;

@@ -1,10 +1,24 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_MAX_FRAME_BYTES, patternProblem, resolveSocketPath, topicProblem } from '../protocol/index.js';
-import type { BridgeOptions } from './bridge/nats-bridge.js';
+import { DEFAULT_MAX_FRAME_BYTES, patternProblem, resolveSocketPath, topicProblem, UsageError } from '../protocol/index.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';
+
+/**
+ * What --bridge asks for. Defined here, not in the bridge: parsing options
+ * must not load the bridge, which needs the optional `nats` package.
+ */
+export interface BridgeOptions {
+  /** nats://HOST:PORT */
+  url: string;
+  /** Local patterns whose messages go to NATS. */
+  exports: string[];
+  /** NATS subjects whose messages are delivered to local subscribers. */
+  imports: string[];
+  /** Put in front of every exported subject (e.g. the machine's name), so machines can be told apart. */
+  prefix: string | null;
+}
 
 /** Every limit the broker enforces, in one place. */
 export interface BrokerLimits {
@@ -153,8 +167,6 @@ Options:
   -h, --help             show this help
   -v, --version          show the version
 `;
-
-export class UsageError extends Error {}
 
 export type ParsedCommand = { action: 'help' } | { action: 'version' } | { action: 'run'; options: BrokerOptions };
 

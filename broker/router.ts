@@ -69,7 +69,9 @@ export class Router {
   route(message: OutgoingMessage, from: Connection | null, reached?: Connection[]): number {
     let receivers = 0;
     const subscribers = this.plain.matching(message.topic);
-    if (subscribers.length > 0) {
+    if (subscribers.length > 0 && message.isRequest) {
+      receivers += this.deliverRequest(subscribers, message, from, reached);
+    } else if (subscribers.length > 0) {
       const parts = message.plainParts();
       const bytes = partsLength(parts);
       for (const subscriber of subscribers) {
@@ -85,6 +87,22 @@ export class Router {
       const member = this.deliverToOne(members, message, from);
       if (!member) continue;
       reached?.push(member.connection);
+      receivers++;
+    }
+    return receivers;
+  }
+
+  /** A request reaches one subscription per connection, so it is answered once per connection. */
+  private deliverRequest(subscribers: readonly Connection[], message: OutgoingMessage, from: Connection | null, reached?: Connection[]): number {
+    let receivers = 0;
+    for (const subscriber of subscribers) {
+      if (subscriber === from && from.noEcho) continue;
+      if (subscriber.withholds(message.topic)) continue;
+      const subscriptionId = subscriber.subscriptions.requestReceiver(message.topic);
+      if (subscriptionId === undefined) continue;
+      const parts = message.partsFor(subscriptionId);
+      subscriber.deliver(parts, partsLength(parts));
+      reached?.push(subscriber);
       receivers++;
     }
     return receivers;

@@ -77,7 +77,7 @@ function readEntries(bytes: Buffer): RetainedEntry[] {
     cursor.skipValue();
     const dataEnd = cursor.offset;
     if (cursor.isNil()) cursor.skipValue();
-    else cursor.skipHeaders('headers');
+    else if (cursor.readHeaders('headers')) throw new Error('the headers of a saved value are not valid');
     const headersEnd = cursor.offset;
     const sender = readSender(bytes, cursor);
     const entry: RetainedEntry = {

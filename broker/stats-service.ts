@@ -1,4 +1,4 @@
-import { ErrorCode, ProtocolError } from '../protocol/index.js';
+import { ErrorCode, MessageKind, ProtocolError } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import { encodeStats, type StatsSources } from './stats-snapshot.js';
 
@@ -32,7 +32,7 @@ export class StatsService {
     const queue = this.waiting.get(connection);
     if (queue) {
       if (queue.length < MAX_WAITING_PER_CONNECTION) queue.push(token);
-      else connection.fail(new ProtocolError(ErrorCode.RateLimited, `${MAX_WAITING_PER_CONNECTION} stats requests are already waiting on this connection: a user gets ${ANSWERS_PER_SECOND} stats answers a second`));
+      else connection.closeWithError(new ProtocolError(ErrorCode.RateLimited, `${MAX_WAITING_PER_CONNECTION} stats requests are already waiting on this connection: a user gets ${ANSWERS_PER_SECOND} stats answers a second`, undefined, { kind: MessageKind.StatsRequest }));
       return;
     }
     if (this.take(connection)) return this.answer(connection, token);
@@ -51,7 +51,7 @@ export class StatsService {
   }
 
   private answer(connection: Connection, token: number): void {
-    connection.send(encodeStats(this.sources, connection, token, connection.controlRoomBytes));
+    connection.send(encodeStats(this.sources, connection, token, Math.min(connection.controlRoomBytes, this.sources.maxAnswerBytes)));
     // An answer costs in proportion to the connections: others go next.
     connection.endTurn();
   }

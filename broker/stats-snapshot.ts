@@ -9,6 +9,8 @@ export const MAX_CLIENTS_LISTED = 1000;
 /** What a stats answer is made of, each part owned elsewhere. */
 export interface StatsSources {
   readonly serverName: string;
+  /** The longest frame body the broker sends (welcome's maxBrokerFrameBytes): an answer never passes it. */
+  readonly maxAnswerBytes: number;
   readonly startedAt: number;
   readonly counters: BrokerCounters;
   readonly connections: ReadonlyMap<number, Connection>;

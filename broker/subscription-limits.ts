@@ -1,12 +1,9 @@
-import { ErrorCode, mebibytes, SINGLE_WILDCARD, TOKEN_SEPARATOR } from '../protocol/index.js';
+import { ErrorCode, mebibytes, SINGLE_WILDCARD, TOKEN_SEPARATOR, type Refusal } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import { PATTERN_TOKEN_COST_BYTES, SUBSCRIPTION_COST_BYTES } from './memory-budget.js';
 import type { BrokerLimits } from './options.js';
 
-export interface SubscriptionRefusal {
-  code: ErrorCode;
-  message: string;
-}
+export type SubscriptionRefusal = Refusal;
 
 /** What a subscription makes the broker hold, for the memory account: its entry, its trie nodes, its pattern. */
 export function subscriptionCost(pattern: string): number {

@@ -1,3 +1,4 @@
+import { patternMatches } from '../protocol/index.js';
 import type { BrokerSubscription } from './router.js';
 
 /**
@@ -35,6 +36,20 @@ export class SubscriptionSet {
     this.byId.delete(id);
     this.bytes -= Buffer.byteLength(subscription.pattern);
     return subscription;
+  }
+
+  /**
+   * The plain subscription a request on `topic` goes to: of those whose
+   * pattern matches, the lowest id (PROTOCOL.md §3.12). Requests are rare
+   * next to publishes, so a scan of this one connection's set is enough.
+   */
+  requestReceiver(topic: string): number | undefined {
+    let lowest: number | undefined;
+    for (const [id, { pattern, member }] of this.byId) {
+      if (member || (lowest !== undefined && id > lowest) || !patternMatches(pattern, topic)) continue;
+      lowest = id;
+    }
+    return lowest;
   }
 
   entries(): IterableIterator<[number, BrokerSubscription]> {

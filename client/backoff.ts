@@ -13,9 +13,10 @@ export interface BackoffOptions {
 }
 
 /**
- * Capped exponential backoff with "full jitter": the delay is drawn
- * uniformly below the exponential bound, so clients of a restarted broker
- * spread out instead of dialling in lockstep.
+ * Capped exponential backoff with "equal jitter": after the n-th failure in
+ * a row the delay is drawn uniformly from [b/2, b), b = min(max, initial ×
+ * 2^n), so clients of a restarted broker spread out instead of dialling in
+ * lockstep, and none retries a dead path in a tight loop (PROTOCOL.md §8).
  */
 export function exponentialBackoff(options: BackoffOptions = {}): ReconnectPolicy {
   const { initialDelayMs = 20, maxDelayMs = 2000, maxAttempts = Infinity, random = Math.random } = options;

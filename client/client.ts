@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import {
   assertPublishable,
+  assertValidHeaders,
   assertValidPattern,
   DEFAULT_MAX_FRAME_BYTES,
   encodeBody,
@@ -26,7 +27,7 @@ import { OfflineQueue } from './offline-queue.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { PendingRequests, type Reply } from './requests.js';
 import { Session } from './session.js';
-import { SOCKET_POLL_MS, socketFileChanged, socketFileIdentity } from './socket-watch.js';
+import { SOCKET_POLL_MS, socketAppearedDelay, socketFileChanged, socketFileIdentity } from './socket-watch.js';
 import { Subscription, type MessageHandler, type SubscriptionOwner } from './subscription.js';
 
 export interface PublishOptions {
@@ -96,7 +97,9 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private session: Session | null = null;
   private readonly subscriptions = new Map<number, Subscription<any>>();
   /** Plain subscriptions by pattern; queue group members get their messages by subscription id. */
+  /** Plain subscriptions the broker said it holds on this session (subscribed frames): the ones plain deliveries go to. */
   private readonly routes = new TopicTrie<Subscription<any>>();
+  private readonly routed = new Set<Subscription<any>>();
   private readonly requests = new PendingRequests(() => this.counters.lateReplies++);
   private readonly offline: OfflineQueue;
   private nextSubscriptionId = 1;
@@ -134,6 +137,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   publish(topic: string, data: unknown, options: PublishOptions = {}): void {
     this.assertOpen();
     assertPublishable(topic); // before anything is sent: the broker would refuse it
+    assertValidHeaders(options.headers);
     const parts = encodePublishParts(topic, data, options.headers, options.retain ? { retain: true } : undefined);
     let bodyBytes = 0;
     for (const part of parts) bodyBytes += part.length;
@@ -152,6 +156,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   async request<T = unknown>(topic: string, data: unknown, options: RequestOptions = {}): Promise<Reply<T>> {
     this.assertOpen();
     assertPublishable(topic);
+    assertValidHeaders(options.headers);
     const timeoutMs = options.timeout ?? this.options.requestTimeoutMs;
     const { id, reply } = this.requests.create<T>(topic, timeoutMs);
     const body = encodePublishBody(topic, data, options.headers, { request: id });
@@ -176,6 +181,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   /** Sends the answer to a request; used through `message.respond()`. */
   respond(replyTo: string, data: unknown, headers?: Headers, error?: ReplyError): void {
     if (this.isClosed()) return;
+    assertValidHeaders(headers);
     const body = encodeRespondBody(replyTo, data, headers, error);
     if (this.session?.isOpen) this.session.send(body);
     else this.sendLater(body);
@@ -196,7 +202,6 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     if (problem) throw new ProtocolError(ErrorCode.InvalidQueue, problem);
     const subscription = new Subscription<T>(this, this.nextSubscriptionId++, pattern, onMessage, this.options.subscriptionQueueMessages, options.queue);
     this.subscriptions.set(subscription.id, subscription);
-    if (subscription.queue === undefined) this.routes.add(pattern, subscription);
     this.session?.send(subscribeBody(subscription));
     return subscription;
   }
@@ -293,6 +298,9 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   /** Restores subscriptions, then sends the offline queue, in the order they were made. */
   private attach(session: Session, isReconnect: boolean): void {
     this.maxFrameBytes = session.welcome.maxFrameBytes;
+    // A new connection: no subscription is held by the broker until it says so again.
+    for (const subscription of this.routed) this.routes.remove(subscription.pattern, subscription);
+    this.routed.clear();
     for (const subscription of this.subscriptions.values()) session.send(subscribeBody(subscription));
     for (const body of this.offline.drain()) session.send(body);
     this.session = session;
@@ -318,10 +326,13 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         this.counters.droppedByBroker += message.count;
         this.emit('dropped', { source: 'broker', count: message.count, reason: 'the broker\'s buffer for this client was full' });
         return;
+      case MessageKind.Subscribed:
+        return this.route(message.subscriptionId);
       case MessageKind.Error: {
-        const error = new SockbusError(message.code, message.message);
-        // An error about a subscription means the broker refused it: it ends here too.
-        const subscription = message.subscriptionId === undefined ? undefined : this.subscriptions.get(message.subscriptionId);
+        const error = new SockbusError(message.code as ErrorCode, message.message);
+        // `sub` means the broker holds no such subscription (refused, or ended by a policy reload): it ends here too.
+        const sub = message.about?.sub;
+        const subscription = sub === undefined ? undefined : this.subscriptions.get(sub);
         if (subscription) this.forget(subscription, error);
         this.emit('error', error);
         return;
@@ -332,6 +343,14 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       default:
         return;
     }
+  }
+
+  /** The broker holds this subscription now: plain deliveries after this frame are its to receive (PROTOCOL.md §3.7). */
+  private route(subscriptionId: number): void {
+    const subscription = this.subscriptions.get(subscriptionId);
+    if (!subscription || subscription.queue !== undefined || this.routed.has(subscription)) return;
+    this.routed.add(subscription);
+    this.routes.add(subscription.pattern, subscription);
   }
 
   /** Hands a delivery to its one subscription when the broker named it, else to every matching plain subscription. */
@@ -386,7 +405,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   /** Removes a subscription locally and ends it; false when it was already gone. */
   private forget(subscription: Subscription<any>, error?: SockbusError): boolean {
     if (!this.subscriptions.delete(subscription.id)) return false;
-    if (subscription.queue === undefined) this.routes.remove(subscription.pattern, subscription);
+    if (this.routed.delete(subscription)) this.routes.remove(subscription.pattern, subscription);
     subscription.end(error);
     return true;
   }
@@ -466,12 +485,18 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     });
   }
 
-  /** Waits out the backoff delay, but wakes as soon as a new socket file appears (see socket-watch.ts). */
+  /**
+   * Waits out the backoff delay, but cuts it short when a new socket file
+   * appears (see socket-watch.ts): then it waits only a jitter of its own,
+   * so the clients of a restarted broker do not all dial in one moment.
+   */
   private async waitBeforeRetry(delayMs: number, failedFile: string | null): Promise<void> {
     const deadline = Date.now() + delayMs;
     for (let remaining = delayMs; remaining > 0 && !this.isClosed(); remaining = deadline - Date.now()) {
       await this.sleep(Math.min(remaining, SOCKET_POLL_MS));
-      if (socketFileChanged(await socketFileIdentity(this.options.path), failedFile)) return;
+      if (!socketFileChanged(await socketFileIdentity(this.options.path), failedFile)) continue;
+      await this.sleep(Math.min(deadline - Date.now(), socketAppearedDelay()));
+      return;
     }
   }
 

@@ -1,4 +1,4 @@
-import { ErrorCode, SockbusError, type Headers, type Reply as ReplyMessage, type Sender } from '../protocol/index.js';
+import { ErrorCode, SockbusError, type Headers, type Reply as ReplyMessage, type ResponderCode, type Sender } from '../protocol/index.js';
 
 /** The answer to a request. */
 export interface Reply<T = unknown> {
@@ -40,7 +40,7 @@ export class PendingRequests {
     const id = this.nextId++;
     const reply = new Promise<Reply<T>>((resolve, reject) => {
       const timer = setTimeout(
-        () => this.fail(id, new SockbusError(ErrorCode.Timeout, `no reply to the request on ${topic} within ${timeoutMs} ms`)),
+        () => this.fail(id, new SockbusError(ErrorCode.RequestTimeout, `no reply to the request on ${topic} within ${timeoutMs} ms`)),
         timeoutMs,
       );
       this.pending.set(id, { topic, resolve, reject, timer });
@@ -52,7 +52,7 @@ export class PendingRequests {
   settle(message: ReplyMessage): void {
     const request = this.take(message.requestId);
     if (!request) return this.onLate();
-    if (message.error) request.reject(new SockbusError(message.error.code, message.error.message));
+    if (message.error) request.reject(new SockbusError(message.error.code as ErrorCode | ResponderCode, message.error.message));
     else request.resolve(replyOf(message));
   }
 

@@ -19,7 +19,7 @@ import { Heartbeat } from './heartbeat.js';
 const CONFIRM_DELAY_MS = 20;
 
 /** The broker's frames are trusted to be sane; this only guards against garbage. */
-const MAX_INCOMING_FRAME_BYTES = 64 * 1024 * 1024;
+const MAX_FRAME_BEFORE_WELCOME = 64 * 1024;
 
 export interface SessionOptions {
   path: string;
@@ -69,11 +69,11 @@ export class Session {
       timeoutMs: options.pingTimeoutMs,
       ping: () => this.send(encodeBody({ kind: MessageKind.Ping, token: 0 })),
       onTimeout: (silentMs) =>
-        this.abort(new SockbusError(ErrorCode.Timeout, `the broker on ${this.path} did not answer for ${silentMs} ms; it may be hung`)),
+        this.abort(new SockbusError(ErrorCode.BrokerUnresponsive, `the broker on ${this.path} did not answer for ${silentMs} ms; it may be hung`)),
       // Replies are kept in the order asked, so the first is the oldest.
       oldestUnanswered: () => this.replies.values().next().value ?? null,
       onUnanswered: (what, waitedMs) =>
-        this.abort(new SockbusError(ErrorCode.Timeout, `the broker on ${this.path} left ${what} unanswered for ${waitedMs} ms; it may be hung`)),
+        this.abort(new SockbusError(ErrorCode.BrokerUnresponsive, `the broker on ${this.path} left ${what} unanswered for ${waitedMs} ms; it may be hung`)),
     });
     this.heartbeat.start();
     socket.on('data', () => this.heartbeat.heard());
@@ -91,11 +91,12 @@ export class Session {
         reject(error);
       };
       const timer = setTimeout(
-        () => fail(new SockbusError(ErrorCode.Timeout, `the broker on ${options.path} did not answer hello within ${options.handshakeTimeoutMs} ms`)),
+        () => fail(new SockbusError(ErrorCode.BrokerUnresponsive, `the broker on ${options.path} did not answer hello within ${options.handshakeTimeoutMs} ms`)),
         options.handshakeTimeoutMs,
       );
-      const decoder = new FrameDecoder(MAX_INCOMING_FRAME_BYTES, (body) => {
-        let message: BrokerMessage;
+      // Until the welcome says how long the broker's frames may be, a welcome's worth is plenty.
+      const decoder = new FrameDecoder(MAX_FRAME_BEFORE_WELCOME, (body) => {
+        let message: BrokerMessage | null;
         try {
           message = decodeBrokerMessage(body);
         } catch (error) {
@@ -104,13 +105,16 @@ export class Session {
           if (session) return options.onUndecodable(reason);
           return fail(reason);
         }
+        // A kind this client does not know is ignored (PROTOCOL.md §3.0).
+        if (message === null) return;
         if (session) return session.receive(message, options.onMessage);
         if (message.kind === MessageKind.Welcome) {
           clearTimeout(timer);
+          decoder.limitTo(message.maxBrokerFrameBytes);
           session = new Session(socket, message, options.path, options);
           resolve(session);
         } else if (message.kind === MessageKind.Error) {
-          fail(new SockbusError(message.code, message.message));
+          fail(new SockbusError(message.code as ErrorCode, message.message));
         } else {
           fail(new SockbusError(ErrorCode.InvalidMessage, `expected welcome from the broker, got ${message.kind}`));
         }

@@ -1,5 +1,6 @@
 import { BoundedCache } from './bounded-cache.js';
-import { MessageKind, NIL, packer, type DeliveryInfo, type PublishFrame, type RespondFrame, type Sender } from './messages.js';
+import { NIL, packer } from './msgpack.js';
+import { MessageKind, type DeliveryInfo, type PublishFrame, type RespondFrame, type Sender } from './kinds.js';
 
 /**
  * The bodies the broker sends: deliveries built from the publisher's own
@@ -16,12 +17,11 @@ export function partsLength(parts: BodyParts): number {
   return length;
 }
 
-/** `[6, ` for a delivery of three or four elements: the only bytes a plain delivery does not share with its publish. */
-const PLAIN_PREFIXES = [Buffer.from([0x93, MessageKind.Message]), Buffer.from([0x94, MessageKind.Message])] as const;
-/** `[6, ` for a delivery with the broker's info element. */
-const INFO_PREFIX = Buffer.from([0x95, MessageKind.Message]);
-/** `[6, ` for a delivery with info (or nil) and the sender. */
-const SENDER_PREFIX = Buffer.from([0x96, MessageKind.Message]);
+/** `[6, `: every delivery has the fixed six elements (PROTOCOL.md §3.7). */
+const MESSAGE_PREFIX = Buffer.from([0x96, MessageKind.Message]);
+/** `nil, nil, nil`: no headers, no info, no sender; `nil, nil`: no info, no sender. */
+const NO_HEADERS_INFO_SENDER = Buffer.from([0xc0, 0xc0, 0xc0]);
+const NO_INFO_SENDER = Buffer.from([0xc0, 0xc0]);
 
 /** `{sub: id}` per subscription id: every queue-group delivery carries one. */
 const subscriptionInfos = new BoundedCache<number, Buffer>();
@@ -58,10 +58,9 @@ export class SenderStamp {
   }
 }
 
-/** A delivery with the elements after the headers: the info map (or nil) and the sender, when known. */
+/** A delivery with the elements after the headers: the info map and the sender, each nil when there is none. */
 function withExtras(topicAndData: Uint8Array, headers: Uint8Array, info: Buffer | null, sender: Buffer | null): BodyParts {
-  if (sender) return [SENDER_PREFIX, topicAndData, headers, info ?? NIL, sender];
-  return [INFO_PREFIX, topicAndData, headers, info!];
+  return [MESSAGE_PREFIX, topicAndData, headers, info ?? NIL, sender ?? NIL];
 }
 
 /** A value on its way to subscribers: the body each kind of receiver gets. */
@@ -69,6 +68,8 @@ export interface OutgoingMessage {
   readonly topic: string;
   /** The body for every plain subscriber. */
   plainParts(): BodyParts;
+  /** A request goes to one subscription per connection, always through partsFor (PROTOCOL.md §3.12). */
+  readonly isRequest: boolean;
   /** The body for one subscription only (a queue group member), marked with its id. */
   partsFor(subscriptionId: number): BodyParts;
 }
@@ -88,13 +89,16 @@ export class PublishedMessage implements OutgoingMessage {
     return this.publish.topic;
   }
 
+  get isRequest(): boolean {
+    return this.reply !== undefined;
+  }
+
   plainParts(): BodyParts {
-    const { publish, stamp, reply } = this;
-    if (reply !== undefined) return this.withExtras(encodeInfo({ reply }));
+    const { publish, stamp } = this;
     // The hot path: a plain publish. Its bytes go out as they came, in as few parts as possible.
     const forwarded = publish.body.subarray(publish.topicOffset, publish.forwardEnd);
-    if (!stamp) return [PLAIN_PREFIXES[publish.hasHeaders ? 1 : 0], forwarded];
-    return [SENDER_PREFIX, forwarded, publish.hasHeaders ? stamp.afterHeaders : stamp.afterData];
+    if (!stamp) return [MESSAGE_PREFIX, forwarded, publish.hasHeaders ? NO_INFO_SENDER : NO_HEADERS_INFO_SENDER];
+    return [MESSAGE_PREFIX, forwarded, publish.hasHeaders ? stamp.afterHeaders : stamp.afterData];
   }
 
   partsFor(subscriptionId: number): BodyParts {
@@ -121,8 +125,10 @@ export class BrokerEventMessage implements OutgoingMessage {
     this.sender = sender ? encodeSender(sender) : null;
   }
 
+  readonly isRequest = false;
+
   plainParts(): BodyParts {
-    return this.sender ? withExtras(this.topicAndData, NIL, null, this.sender) : [PLAIN_PREFIXES[0], this.topicAndData];
+    return withExtras(this.topicAndData, NIL, null, this.sender);
   }
 
   partsFor(subscriptionId: number): BodyParts {

@@ -32,9 +32,14 @@ export class FrameDecoder {
   private held = false;
 
   constructor(
-    private readonly maxFrameBytes: number,
+    private maxFrameBytes: number,
     private readonly sink: FrameSink,
   ) {}
+
+  /** Changes the longest frame accepted from now on: a client learns the broker's from its welcome. */
+  limitTo(maxFrameBytes: number): void {
+    this.maxFrameBytes = maxFrameBytes;
+  }
 
   /** Bytes received but not yet part of a complete frame. */
   get bufferedBytes(): number {

@@ -1,7 +1,4 @@
 /** Protocol versions this implementation speaks, newest last. */
-export const PROTOCOL_VERSIONS: readonly number[] = [1];
-export const PROTOCOL_VERSION = 1;
-
 /** Largest msgpack value one frame may carry, unless the broker is configured otherwise. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
@@ -19,3 +16,6 @@ export const MAX_HEADER_ENTRIES = 64;
 
 /** Most bytes one message's headers map may take, encoded. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** What the broker may add to a client's frame when it forwards it (a delivery's info and sender, a reply's sender). */
+export const BROKER_FRAME_MARGIN_BYTES = 1024;

@@ -1,5 +1,6 @@
 import { BoundedCache } from './bounded-cache.js';
 import { ErrorCode, ProtocolError } from './errors.js';
+import { refusedCharacterIn } from './characters.js';
 import { MAX_TOPIC_BYTES } from './limits.js';
 
 export const TOKEN_SEPARATOR = '.';
@@ -9,10 +10,6 @@ export const SINGLE_WILDCARD = '*';
 export const TAIL_WILDCARD = '>';
 /** Topics the broker itself publishes on; clients may subscribe but not publish. */
 export const SYSTEM_PREFIX = '$SYS.';
-
-// Whitespace and control characters would make topics ambiguous in logs and
-// on the command line, so no token may contain them.
-const FORBIDDEN_CHARACTER = /[\s\p{Cc}]/u;
 
 /**
  * Describes what is wrong with a topic a client wants to publish on, or
@@ -40,7 +37,21 @@ export function queueNameProblem(name: string): string | null {
   if (name.length === 0) return 'invalid queue group name "": it is empty';
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > MAX_QUEUE_NAME_BYTES) return `invalid queue group name: ${bytes} bytes is longer than the limit of ${MAX_QUEUE_NAME_BYTES} bytes`;
-  if (FORBIDDEN_CHARACTER.test(name)) return `invalid queue group name ${JSON.stringify(name)}: whitespace and control characters are not allowed`;
+  const refused = refusedCharacterIn(name);
+  if (refused) return `invalid queue group name ${JSON.stringify(name)}: ${refused} is not allowed (no controls, spaces or invisible characters)`;
+  return null;
+}
+
+/** Longest header name, in UTF-8 bytes. */
+export const MAX_HEADER_NAME_BYTES = 256;
+
+/** Describes what is wrong with a header name (PROTOCOL.md §4.4), or returns null. */
+export function headerNameProblem(name: string): string | null {
+  if (name.length === 0) return 'invalid header name "": it is empty';
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > MAX_HEADER_NAME_BYTES) return `invalid header name: ${bytes} bytes is longer than the limit of ${MAX_HEADER_NAME_BYTES} bytes`;
+  const refused = name.includes(':') ? '":"' : refusedCharacterIn(name);
+  if (refused) return `invalid header name ${JSON.stringify(name)}: ${refused} is not allowed (no colon, controls, spaces or invisible characters)`;
   return null;
 }
 
@@ -83,9 +94,8 @@ function nameProblem(name: string, wildcardsAllowed: boolean): string | null {
   if (bytes > MAX_TOPIC_BYTES) {
     return `invalid ${what}: ${bytes} bytes is longer than the limit of ${MAX_TOPIC_BYTES} bytes`;
   }
-  if (FORBIDDEN_CHARACTER.test(name)) {
-    return `invalid ${what} ${JSON.stringify(name)}: whitespace and control characters are not allowed`;
-  }
+  const refused = refusedCharacterIn(name);
+  if (refused) return `invalid ${what} ${JSON.stringify(name)}: ${refused} is not allowed (no controls, spaces or invisible characters)`;
   const tokens = name.split(TOKEN_SEPARATOR);
   for (let index = 0; index < tokens.length; index++) {
     const problem = tokenProblem(tokens[index]!, index === tokens.length - 1, wildcardsAllowed);
@@ -143,4 +153,13 @@ export function patternCovers(outer: string, inner: string): boolean {
     if (innerToken === SINGLE_WILDCARD || innerToken !== outerToken) return false;
   }
   return outerTokens.length === innerTokens.length;
+}
+
+/** Throws INVALID_DATA for the first header name PROTOCOL.md §4.4 does not allow; the broker would refuse the message. */
+export function assertValidHeaders(headers: Record<string, string> | undefined): void {
+  if (!headers) return;
+  for (const name of Object.keys(headers)) {
+    const problem = headerNameProblem(name);
+    if (problem) throw new ProtocolError(ErrorCode.InvalidData, problem);
+  }
 }

@@ -54,7 +54,7 @@ describe('the sockbus command line', () => {
     await connectClient(socketPath, { name: 'dashboard' });
     const stats = await runCli(['stats', '--socket', socketPath]);
     expect(stats.exitCode).toBe(0);
-    expect(stats.stdout).toMatch(/^server +sockbusd 0\.1\.0$/m);
+    expect(stats.stdout).toMatch(/^server +sockbusd 0\.2\.0$/m);
     expect(stats.stdout).toMatch(/^connections +2$/m);
     expect(stats.stdout).toMatch(/^1\tdashboard\t0\t/m);
   });
@@ -96,7 +96,7 @@ describe('the sockbus command line', () => {
   it('a client running as another user (nobody) connects to the 0666 socket and receives', async () => {
     const home = readableCopyOfProject();
     const { socketPath } = await startBroker({ socketPath: join(makeTempDir(0o755), 'shared.sock') });
-    const sub = spawnNode(join(home, 'dist/client/cli.js'), ['sub', 'shared.>', '--count', '1', '--socket', socketPath], { uid: 65534, gid: 65534, cwd: home });
+    const sub = spawnNode(join(home, 'dist/cli/main.js'), ['sub', 'shared.>', '--count', '1', '--socket', socketPath], { uid: 65534, gid: 65534, cwd: home });
     await waitForSubscriptions(socketPath, 1);
     await runCli(['pub', 'shared.hello', '"from root"', '--socket', socketPath]);
     await sub.waitForExit();
@@ -107,7 +107,7 @@ describe('the sockbus command line', () => {
   it('a client running as another user is refused by a 0600 socket, with a clear message', async () => {
     const home = readableCopyOfProject();
     const { socketPath } = await startBroker({ socketPath: join(makeTempDir(0o755), 'private.sock'), args: ['--mode', '0600'] });
-    const sub = spawnNode(join(home, 'dist/client/cli.js'), ['sub', 'x', '--socket', socketPath], { uid: 65534, gid: 65534, cwd: home });
+    const sub = spawnNode(join(home, 'dist/cli/main.js'), ['sub', 'x', '--socket', socketPath], { uid: 65534, gid: 65534, cwd: home });
     await sub.waitForExit();
     expect(sub.exitCode).toBe(1);
     expect(sub.stderr).toBe(`sockbus: permission denied connecting to ${socketPath}\n`);
@@ -118,7 +118,7 @@ describe('the sockbus command line', () => {
       const child = new Child(spawn(bin, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] }));
       await child.waitForExit();
       expect(child.stderr).toBe('');
-      expect(child.stdout).toMatch(/^sockbusd? 0\.1\.0\n$/);
+      expect(child.stdout).toMatch(/^sockbusd? 0\.2\.0\n$/);
     }
   });
 
@@ -126,10 +126,10 @@ describe('the sockbus command line', () => {
     const help = await runCli(['--help']);
     expect(help.exitCode).toBe(0);
     expect(help.stdout).toMatch(/^Usage: sockbus <command>/);
-    expect((await runCli(['--version'])).stdout).toBe('sockbus 0.1.0\n');
+    expect((await runCli(['--version'])).stdout).toBe('sockbus 0.2.0\n');
     const brokerVersion = spawnBroker('/unused', ['--version']);
     await brokerVersion.waitForExit();
-    expect(brokerVersion.stdout).toBe('sockbusd 0.1.0\n');
+    expect(brokerVersion.stdout).toBe('sockbusd 0.2.0\n');
     const brokerUsage = spawnBroker('/unused', ['--mode', 'rw']);
     await brokerUsage.waitForExit();
     expect(brokerUsage.exitCode).toBe(2);

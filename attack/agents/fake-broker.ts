@@ -37,13 +37,13 @@ runAgent(async () => {
       }
       if (message.kind === 1 && !welcomed) {
         welcomed = true;
-        socket.write(frameOf([2, { version: 1, connectionId: accepted, server: 'sockbusd 0.1.0', maxFrameBytes: 1048576, maxTopicBytes: 256, maxPendingBytes: 8388608 }]));
+        socket.write(frameOf([2, { version: 2, connectionId: accepted, server: 'sockbusd 0.2.0', maxFrameBytes: 1048576, maxBrokerFrameBytes: 1049600, maxTopicBytes: 256, maxPendingBytes: 8388608 }]));
         if (mode === 'bad-frame') socket.write(Buffer.alloc(4));
         return;
       }
       if (mode !== 'answer') return;
       if (message.kind === 7) socket.write(frameOf([8, message.token]));
-      if (message.kind === 12) socket.write(frameOf([13, message.token, { server: 'sockbusd 0.1.0', clients: [] }]));
+      if (message.kind === 12) socket.write(frameOf([13, message.token, { server: 'sockbusd 0.2.0', clients: [] }]));
     });
     socket.on('data', (chunk: Buffer) => {
       bytes += chunk.length;

@@ -31,12 +31,13 @@ export class RawConnection {
   closeError: string | null = null;
   private readonly watchers = new Set<() => void>();
   private readonly decoder = new FrameDecoder(64 * 1024 * 1024, (body) => {
-    let message: BrokerMessage;
+    let message: BrokerMessage | null;
     try {
       message = decodeBrokerMessage(body);
     } catch {
       return; // An undecodable frame from the broker is not what these attacks measure.
     }
+    if (message === null) return;
     if (message.kind === 6) this.deliveries++;
     if (message.kind !== 6 || this.keepDeliveries) this.received.push(message);
     this.notify();
@@ -60,7 +61,7 @@ export class RawConnection {
     const connection = new RawConnection(socket, options.keepDeliveries ?? true);
     socket.on('data', (chunk: Buffer) => connection.decoder.push(chunk));
     if (options.hello ?? true) {
-      connection.send([1, { version: 1, name: options.name ?? 'attack' }]);
+      connection.send([1, { version: 2, name: options.name ?? 'attack' }]);
       await connection.waitFor((message) => message.kind === 2, 5000);
     }
     if (options.read === false) connection.stopReading();

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../test/helpers/free-port.js';
 import { skipped, verdictOf, type Attack } from '../attack.js';
 import { failureOf, pollUntil, spawnTracked } from '../processes.js';
 import { ALICE, CAROL } from '../users.js';
@@ -13,18 +14,6 @@ function natsServerInstalled(): boolean {
   } catch {
     return false;
   }
-}
-
-/** A free loopback port, found by letting the kernel pick one. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Issue 11, 9: what comes in over the bridge is still subject to the policy, and is not the broker speaking. */

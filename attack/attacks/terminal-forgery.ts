@@ -1,7 +1,6 @@
-import { join } from 'node:path';
 import { verdictOf, type Attack, type AttackContext } from '../attack.js';
 import { failureOf, pollUntil } from '../processes.js';
-import { ALICE, CAROL, spawnAs } from '../users.js';
+import { ALICE, builtScript, CAROL, spawnAs } from '../users.js';
 
 const FORGED_LINE = '12:00:00.000 system.notice "all clear" (uid 0, pid 1)';
 /** Control characters a terminal acts on; after the tty's own CRLF is undone, none may remain. */
@@ -10,7 +9,7 @@ const CONTROL = /[\x00-\x08\x0b-\x1f\x7f\x9b]/;
 /** Runs the sockbus CLI as carol on a pseudo-terminal (script), as a person would see it, without colour. */
 async function onTerminal(context: AttackContext, args: string[], waitMs: number): Promise<string> {
   // One shell word each: a pattern such as news.> must not become a redirect.
-  const command = [process.execPath, join(context.copy, 'dist/client/cli.js'), ...args].map((word) => `'${word.replace(/'/g, "'\\''")}'`).join(' ');
+  const command = [process.execPath, builtScript(context.copy, 'cli/main.js'), ...args].map((word) => `'${word.replace(/'/g, "'\\''")}'`).join(' ');
   const child = spawnAs(CAROL, context.copy, 'script', ['-qec', command, '/dev/null'], { env: { PATH: process.env['PATH'], NO_COLOR: '1', TERM: 'dumb' } });
   child.process.stdin?.end();
   if (!(await child.waitForExit(waitMs))) await child.kill();

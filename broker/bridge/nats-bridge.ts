@@ -1,18 +1,8 @@
 import type { Msg, MsgHdrs, NatsConnection } from 'nats';
 import { connect, type Client, type Message } from '../../client/index.js';
-import { ErrorCode, packer, publishRefusal, unpacker, type Headers, type SockbusError } from '../../protocol/index.js';
+import { ErrorCode, packer, publishRefusal, SockbusError, unpacker, type Headers } from '../../protocol/index.js';
 import type { Logger } from '../log.js';
-
-export interface BridgeOptions {
-  /** nats://HOST:PORT */
-  url: string;
-  /** Local patterns whose messages go to NATS. */
-  exports: string[];
-  /** NATS subjects whose messages are delivered to local subscribers. */
-  imports: string[];
-  /** Put in front of every exported subject (e.g. the machine's name), so machines can be told apart. */
-  prefix: string | null;
-}
+import type { BridgeOptions } from '../options.js';
 
 export interface BridgeCounters {
   exported: number;
@@ -26,6 +16,38 @@ export interface BridgeCounters {
   reconnects: number;
 }
 
+/** What the bridge uses of the `nats` package. */
+type NatsClient = Pick<typeof import('nats'), 'connect' | 'headers'>;
+
+/** Starts the bridge once the broker listens on socketPath. */
+export type BridgeStarter = (socketPath: string) => Promise<NatsBridge>;
+
+/**
+ * Loads the `nats` package and returns what starts the bridge with it. The
+ * broker calls it before listening, so a broker that cannot bridge says so
+ * and does not start. `nats` is an optional peer dependency (package.json):
+ * only brokers run with --bridge need it, so `npm install sockbus` for the
+ * library does not bring it, and this is the one place that imports it.
+ */
+export async function prepareBridge(options: BridgeOptions, log: Logger): Promise<BridgeStarter> {
+  const nats = await loadNats();
+  return (socketPath) => NatsBridge.start(options, socketPath, log, nats);
+}
+
+async function loadNats(): Promise<NatsClient> {
+  try {
+    return await import('nats');
+  } catch (error) {
+    // Only nats itself missing; a broken install of it (a dependency of its own missing) is reported as it is.
+    const missing = (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && /\bpackage 'nats'/.test((error as Error).message);
+    if (!missing) throw error;
+    throw new SockbusError(
+      ErrorCode.BridgeUnavailable,
+      '--bridge needs the NATS client, the optional package `nats`, which is not installed; install it beside sockbus with `npm install nats` (`npm install -g nats` for a global sockbus)',
+      { cause: error },
+    );
+  }
+}
 
 /**
  * Links this broker to a NATS server. It is an ordinary client of both:
@@ -40,19 +62,18 @@ export class NatsBridge {
   private nats: NatsConnection | null = null;
   private connected = false;
   private stopped = false;
-  /** nats.js's header constructor, loaded with the module. */
-  private createHeaders: (() => MsgHdrs) | null = null;
 
   private constructor(
     private readonly options: BridgeOptions,
     private readonly local: Client,
     private readonly log: Logger,
+    private readonly natsClient: NatsClient,
   ) {}
 
   /** Connects to the local broker at once, and to NATS in the background, retrying until it is there. */
-  static async start(options: BridgeOptions, socketPath: string, log: Logger): Promise<NatsBridge> {
+  static async start(options: BridgeOptions, socketPath: string, log: Logger, natsClient: NatsClient): Promise<NatsBridge> {
     const local = await connect({ path: socketPath, name: 'nats-bridge', noEcho: true });
-    const bridge = new NatsBridge(options, local, log);
+    const bridge = new NatsBridge(options, local, log, natsClient);
     local.on('error', (error) => bridge.refused(error));
     for (const pattern of options.exports) local.subscribe(pattern, (message) => bridge.export(message));
     void bridge.connectToNats();
@@ -71,11 +92,8 @@ export class NatsBridge {
   }
 
   private async connectToNats(): Promise<void> {
-    // Loaded only when a bridge is configured: a broker without one never pays for it.
-    const { connect: connectToNats, headers } = await import('nats');
-    this.createHeaders = headers;
     try {
-      this.nats = await connectToNats({
+      this.nats = await this.natsClient.connect({
         servers: this.options.url,
         name: 'sockbus-bridge',
         noEcho: true,
@@ -160,8 +178,7 @@ export class NatsBridge {
   }
 
   private toNatsHeaders(headers: Headers): MsgHdrs {
-    // Set before the connection exists, and nothing is exported without one.
-    const natsHeaders = this.createHeaders!();
+    const natsHeaders = this.natsClient.headers();
     for (const [key, value] of Object.entries(headers)) natsHeaders.set(key, value);
     return natsHeaders;
   }

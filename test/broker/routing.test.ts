@@ -3,6 +3,8 @@ import { Client, type ConnectionInfo, type Message } from '../../client/index.js
 import { startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount } from '../helpers/clients.js';
 import { nextEvent, thrownBy } from '../helpers/wait.js';
+import { RawConnection } from '../helpers/raw-connection.js';
+import { MessageKind, type Stats, type Welcome } from '../../protocol/index.js';
 
 const topics = ['a', 'a.b', 'a.b.c', 'a.x.c', 'b.b.c', 'a.b.c.d'];
 const matrix: Array<[pattern: string, expected: string[]]> = [
@@ -148,10 +150,22 @@ describe('routing through a real broker', () => {
     const { socketPath } = await startBroker({ args: ['--max-payload', '2048'] });
     const client = new Client({ path: socketPath });
     const info = await nextEvent<ConnectionInfo>(client, 'connect');
-    expect(info).toMatchObject({ connectionId: 1, server: 'sockbusd 0.1.0', maxFrameBytes: 2048 });
+    expect(info).toMatchObject({ connectionId: 1, server: 'sockbusd 0.2.0', maxFrameBytes: 2048 });
     expect(client.state).toBe('connected');
     await client.close();
     expect(client.state).toBe('closed');
     expect(await client.closed).toBeUndefined();
+  });
+
+  it('never sends a frame longer than the maxBrokerFrameBytes its welcome announced: a stats answer is trimmed to fit', async () => {
+    const { socketPath } = await startBroker({ args: ['--max-payload', '1024'] });
+    await Promise.all(Array.from({ length: 30 }, (_, index) => connectClient(socketPath, { name: `client-${index}-${'n'.repeat(40)}` })));
+    const raw = await RawConnection.open(socketPath);
+    const welcome = raw.received[0] as Welcome;
+    expect(welcome.maxBrokerFrameBytes).toBe(1024 + 1024);
+    raw.sendValue([MessageKind.StatsRequest, 1]);
+    const stats = (await raw.waitForKind(MessageKind.Stats)) as Stats;
+    expect(stats.stats).toMatchObject({ clientsTotal: 31, clientsTruncated: true });
+    expect(Math.max(...raw.rawBodies.map((body) => body.length))).toBeLessThanOrEqual(welcome.maxBrokerFrameBytes);
   });
 });

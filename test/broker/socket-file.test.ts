@@ -14,7 +14,7 @@ describe('the broker owns its socket file', () => {
     const broker = await startBroker();
     expect(lstatSync(broker.socketPath).isSocket()).toBe(true);
     expect(permissions(broker.socketPath)).toBe(0o666);
-    expect(broker.child.stdout).toBe(`sockbusd 0.1.0 listening on ${broker.socketPath} (mode 0666, pid ${broker.child.pid})\n`);
+    expect(broker.child.stdout).toBe(`sockbusd 0.2.0 listening on ${broker.socketPath} (mode 0666, pid ${broker.child.pid})\n`);
   });
 
   it('honours --mode, and the socket never exists with another mode', async () => {

@@ -70,7 +70,7 @@ export class FakeConnection {
 
   welcome(): void {
     this.welcomed = true;
-    this.send([2, { version: 1, connectionId: this.id, server: 'fake 0.0.0', maxFrameBytes: 1024 * 1024, maxTopicBytes: 256, maxPendingBytes: 8 * 1024 * 1024 }]);
+    this.send([2, { version: 2, connectionId: this.id, server: 'fake 0.0.0', maxFrameBytes: 1024 * 1024, maxBrokerFrameBytes: 1024 * 1024 + 1024, maxTopicBytes: 256, maxPendingBytes: 8 * 1024 * 1024 }]);
   }
 
   send(value: unknown): void {

@@ -3,6 +3,7 @@ import { connect, exponentialBackoff, type DroppedNotice, type Message } from '.
 import { restartBroker, startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount } from '../helpers/clients.js';
 import { makeTempDir } from '../helpers/processes.js';
+import { socketAppearedDelay } from '../../client/socket-watch.js';
 import { nextEvent, waitFor } from '../helpers/wait.js';
 import { symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -168,5 +169,9 @@ describe('backoff', () => {
     expect([0, 1, 2, 3, 10, 50].map(lowest)).toEqual([5, 10, 20, 40, 500, 500]);
     expect([0, 1, 2, 3, 10, 50].map(highest)).toEqual([10, 20, 40, 80, 1000, 1000]);
     expect(exponentialBackoff({ maxAttempts: 2 })(2)).toBeNull();
+  });
+
+  it('waits a delay of its own below 100 ms once a new socket file appears, not none (PROTOCOL.md §8)', () => {
+    expect([0, 0.5, 0.999999].map((value) => socketAppearedDelay(() => value))).toEqual([0, 50, 99]);
   });
 });

@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import type { Client } from '../../client/index.js';
 import { runCli, spawnBroker, startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount } from '../helpers/clients.js';
-import { freePort, startNatsServer } from '../helpers/nats.js';
-import { makeTempDir } from '../helpers/processes.js';
+import { freePort } from '../helpers/free-port.js';
+import { startNatsServer } from '../helpers/nats.js';
+import { makeTempDir, spawnNode } from '../helpers/processes.js';
+import { readableCopyOfProject } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const bridgeArgs = (port: number, ...rest: string[]) => ['--bridge', `nats://127.0.0.1:${port}`, ...rest];
@@ -116,6 +118,21 @@ describe('the NATS bridge', () => {
       await broker.waitForExit();
       expect([broker.exitCode, broker.stderr.split('\n')[0]]).toEqual([2, `sockbusd: ${message}`]);
     }
+  });
+});
+
+describe('the NATS bridge without the nats package', () => {
+  it('says how to install it and does not start', async () => {
+    // The built code and its runtime dependencies without nats, an optional peer, as `npm install sockbus` leaves them.
+    const copy = readableCopyOfProject({ addon: false });
+    const socketPath = join(copy, 'bus.sock');
+    const broker = spawnNode(join(copy, 'dist/broker/main.js'), ['--socket', socketPath, '--bridge', 'nats://127.0.0.1:4222', '--export', 'a.>'], { cwd: copy });
+    await broker.waitForExit();
+    expect(broker.exitCode).toBe(1);
+    expect(broker.stderr).toContain(
+      'sockbusd: --bridge needs the NATS client, the optional package `nats`, which is not installed; install it beside sockbus with `npm install nats` (`npm install -g nats` for a global sockbus)\n',
+    );
+    expect(existsSync(socketPath)).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { makeTempDir, PROJECT_ROOT } from '../helpers/processes.js';
 const run = promisify(execFile);
 
 /** What the package may hold: built code, the addon's source, and the documents and files a user needs. */
-const SHIPPED = /^(dist\/(protocol|broker|client)\/.+\.(js|d\.ts)|binding\.gyp|broker\/native\/(credentials\.c|build\.mjs)|contrib\/systemd\/.+|clients\/python\/(sockbus\.py|README\.md)|README\.md|PROTOCOL\.md|SECURITY\.md|package\.json)$/;
+const SHIPPED = /^(dist\/(protocol|broker|client|cli)\/.+\.(js|d\.ts)|binding\.gyp|broker\/native\/(credentials\.c|build\.mjs)|contrib\/systemd\/.+|clients\/python\/(sockbus\.py|README\.md)|README\.md|PROTOCOL\.md|SECURITY\.md|package\.json)$/;
 
 describe('the npm package', () => {
   it('installs globally from its tarball, builds its addon, and its bins and library work', { timeout: 180_000 }, async () => {
@@ -21,12 +21,17 @@ describe('the npm package', () => {
     const prefix = join(work, 'prefix');
     await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(work, filename)], { cwd: work });
     const bin = (name: string) => join(prefix, 'bin', name);
-    expect((await run(bin('sockbusd'), ['--version'])).stdout).toBe('sockbusd 0.1.0\n');
-    expect((await run(bin('sockbus'), ['--version'])).stdout).toBe('sockbus 0.1.0\n');
+    expect((await run(bin('sockbusd'), ['--version'])).stdout).toBe('sockbusd 0.2.0\n');
+    expect((await run(bin('sockbus'), ['--version'])).stdout).toBe('sockbus 0.2.0\n');
     expect((await run(bin('sockbus'), ['--help'])).stdout).toMatch(/^Usage: sockbus <command> \[options\]\n/);
     expect((await run(bin('sockbusd'), ['--help'])).stdout).toMatch(/^Usage: sockbusd \[options\]\n/);
     const installed = join(prefix, 'lib/node_modules/sockbus');
     expect(readdirSync(join(installed, 'build/Release'))).toContain('sockbus_native.node');
+
+    // nats is an optional peer dependency: installing sockbus leaves it out, and --bridge says how to add it.
+    expect([existsSync(join(installed, 'node_modules/nats')), existsSync(join(prefix, 'lib/node_modules/nats'))]).toEqual([false, false]);
+    const bridging = await run(bin('sockbusd'), ['--socket', join(work, 'bridged.sock'), '--bridge', 'nats://127.0.0.1:4222', '--export', 'a.>']).catch((error: { code: number; stderr: string }) => error);
+    expect(bridging).toMatchObject({ code: 1, stderr: expect.stringContaining('which is not installed; install it beside sockbus with `npm install nats`') });
 
     // A program that uses the installed library by its package name, type-checked against the shipped declarations.
     const app = join(work, 'app');
@@ -51,7 +56,7 @@ await bus.close();
     const broker = execFile(bin('sockbusd'), ['--socket', socketPath]);
     try {
       const listening = await new Promise<string>((resolve) => broker.stdout!.once('data', (chunk) => resolve(String(chunk))));
-      expect(listening).toMatch(/^sockbusd 0\.1\.0 listening on /);
+      expect(listening).toMatch(/^sockbusd 0\.2\.0 listening on /);
       const { stdout } = await run(process.execPath, [join(app, 'app.js'), socketPath], { cwd: app });
       expect(JSON.parse(stdout)).toMatchObject({ data: 42, sender: { uid: process.getuid!() } });
     } finally {

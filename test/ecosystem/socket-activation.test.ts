@@ -22,7 +22,7 @@ describe('systemd socket activation', () => {
     expect(activator.stdout).toBe('');
     const first = await connectClient(socketPath, { name: 'first after boot' });
     await waitFor(() => activator.stdout.includes('listening on'), 'the broker to say it listens');
-    expect(activator.stdout).toBe(`sockbusd 0.1.0 listening on ${socketPath} (socket fd 3 from systemd, pid ${activator.pid})\n`);
+    expect(activator.stdout).toBe(`sockbusd 0.2.0 listening on ${socketPath} (socket fd 3 from systemd, pid ${activator.pid})\n`);
 
     const inbox = await collect(first, 'boot.>');
     const second = await connectClient(socketPath);

@@ -50,7 +50,7 @@ describe('presence', () => {
     expect(eventsFor(events, 'plugin-b')[1]![1].reason).toBe('the connection ended without a goodbye (the client exited or was killed)');
 
     const raw = await RawConnection.open(socketPath);
-    raw.sendValue([MessageKind.Hello, { version: 1 }]);
+    raw.sendValue([MessageKind.Hello, { version: 2 }]);
     await raw.waitForClose();
     await waitFor(() => events.some((event) => event.topic === '$SYS.client.disconnected' && event.data.name === 'raw'), 'the raw client to be seen gone');
     const gone = events.find((event) => event.topic === '$SYS.client.disconnected' && event.data.name === 'raw')!;

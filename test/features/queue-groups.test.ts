@@ -102,7 +102,7 @@ describe('queue groups', () => {
     const client = await connectClient(socketPath);
     expect(thrownBy(() => client.subscribe('a', { queue: 'two words' }))).toMatchObject({
       code: ErrorCode.InvalidQueue,
-      message: 'invalid queue group name "two words": whitespace and control characters are not allowed',
+      message: 'invalid queue group name "two words": U+0020 is not allowed (no controls, spaces or invisible characters)',
     });
     const raw = await RawConnection.open(socketPath);
     raw.sendValue([MessageKind.Subscribe, 4, 'a', { queue: '' }]);
@@ -110,7 +110,7 @@ describe('queue groups', () => {
       kind: MessageKind.Error,
       code: ErrorCode.InvalidQueue,
       message: 'invalid queue group name "": it is empty',
-      subscriptionId: 4,
+      about: { kind: MessageKind.Subscribe, sub: 4 },
     });
     raw.sendValue([MessageKind.Ping, 2]);
     await raw.waitForKind(MessageKind.Pong);

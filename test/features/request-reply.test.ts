@@ -67,13 +67,13 @@ describe('request/reply', () => {
     expect(stats).toMatchObject({ requests: 1, noResponders: 1 });
   });
 
-  it('fails with TIMEOUT when a responder never answers', async () => {
+  it('fails with REQUEST_TIMEOUT when a responder never answers', async () => {
     const { socketPath } = await startBroker();
     const requester = await connectClient(socketPath);
     const silent = await connectClient(socketPath);
     const heard = await collect(silent, 'svc.slow');
     const failure = await rejection(requester.request('svc.slow', 1, { timeout: 300 }));
-    expect(failure).toEqual({ code: ErrorCode.Timeout, message: 'no reply to the request on svc.slow within 300 ms' });
+    expect(failure).toEqual({ code: ErrorCode.RequestTimeout, message: 'no reply to the request on svc.slow within 300 ms' });
     expect(heard).toHaveLength(1);
     // An answer after the timeout is dropped and counted, not mistaken for anything.
     heard[0]!.respond('too late');
@@ -152,9 +152,9 @@ describe('request/reply', () => {
     raw.sendValue([MessageKind.Respond, 'made-up', 1]);
     expect(await raw.waitForKind(MessageKind.Error)).toEqual({
       kind: MessageKind.Error,
-      code: ErrorCode.InvalidMessage,
-      message: 'respond: "made-up" is not a reply address this broker gave out',
-      subscriptionId: undefined,
+      code: ErrorCode.InvalidReplyAddress,
+      message: 'respond: "made-up" is not a reply address this broker gives out (16 base64url characters)',
+      about: { kind: MessageKind.Respond, reply: 'made-up' },
     });
     raw.sendValue([MessageKind.Ping, 5]);
     expect(await raw.waitForKind(MessageKind.Pong)).toEqual({ kind: MessageKind.Pong, token: 5 });

@@ -56,7 +56,7 @@ describe('the command line on a terminal', () => {
     const frames = screen.stdout.split('\x1b[H\x1b[2J').slice(1);
     expect(frames).toHaveLength(2);
     const text = frames[1]!.replace(ANSI, '');
-    expect(text).toMatch(/^sockbus monitor {2}.+ {2}sockbusd 0\.1\.0 {2}up \d+m\d\ds/);
+    expect(text).toMatch(/^sockbus monitor {2}.+ {2}sockbusd 0\.2\.0 {2}up \d+m\d\ds/);
     expect(text).toMatch(/messages in +\d+\/s +total \d+/);
     expect(text).toMatch(/connections +2 +subscriptions 0/);
     expect(text).toMatch(/ dashboard /);

@@ -177,7 +177,7 @@ async function hostileSession(path: string, random: Random, kinds: string[], max
   } catch {
     return;
   }
-  if (random() < 0.8) socket.write(encodeFrame(pack([MessageKind.Hello, { version: 1, name: 'fuzzer' }])));
+  if (random() < 0.8) socket.write(encodeFrame(pack([MessageKind.Hello, { version: 2, name: 'fuzzer' }])));
   const inputs = 1 + Math.floor(random() * 5);
   for (let index = 0; index < inputs && !socket.destroyed; index++) {
     const kind = pick(random, kinds);

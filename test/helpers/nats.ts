@@ -1,16 +1,6 @@
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { Child, track } from './processes.js';
 import { waitFor } from './wait.js';
-
-/** A loopback port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Starts Debian's nats-server on a loopback port and waits until it accepts clients. */
 export async function startNatsServer(port: number): Promise<Child> {

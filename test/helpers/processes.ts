@@ -8,7 +8,7 @@ import { waitFor } from './wait.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BROKER_BIN = join(PROJECT_ROOT, 'dist/broker/main.js');
-export const CLI_BIN = join(PROJECT_ROOT, 'dist/client/cli.js');
+export const CLI_BIN = join(PROJECT_ROOT, 'dist/cli/main.js');
 
 /** A child process with its output collected and its exit observable. */
 export class Child {

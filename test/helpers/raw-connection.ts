@@ -14,7 +14,8 @@ export class RawConnection {
   closed = false;
   private readonly decoder = new FrameDecoder(64 * 1024 * 1024, (body) => {
     this.rawBodies.push(Buffer.from(body));
-    this.received.push(decodeBrokerMessage(body));
+    const message = decodeBrokerMessage(body);
+    if (message) this.received.push(message);
   });
 
   private constructor(readonly socket: net.Socket) {
@@ -29,7 +30,7 @@ export class RawConnection {
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     const connection = new RawConnection(socket);
     if (options.hello ?? true) {
-      connection.sendValue([1, { version: 1, name: 'raw' }]);
+      connection.sendValue([1, { version: 2, name: 'raw' }]);
       await connection.waitForKind(2);
     }
     return connection;
@@ -51,6 +52,11 @@ export class RawConnection {
 
   sendBytes(bytes: Buffer | number[]): void {
     this.socket.write(Buffer.from(bytes));
+  }
+
+  /** Waits until `condition` holds for what has arrived. */
+  async waitFor(condition: () => boolean, what: string, timeoutMs?: number): Promise<void> {
+    await waitFor(condition, what, timeoutMs);
   }
 
   async waitForKind(kind: number, timeoutMs?: number): Promise<BrokerMessage> {

@@ -64,7 +64,7 @@ export function spawnAs(user: string, copy: string, script: string, args: string
 
 /** Runs the sockbus CLI from a readable copy as `user`, to completion unless told not to wait. */
 export function cliAs(user: string, copy: string, args: string[], options: RunAsOptions = {}): Child {
-  const child = spawnAs(user, copy, 'dist/client/cli.js', args, options);
+  const child = spawnAs(user, copy, 'dist/cli/main.js', args, options);
   child.process.stdin!.end();
   return child;
 }

@@ -29,7 +29,7 @@ const decodePublish = (body: Uint8Array) => decodeClientMessage(Buffer.from(body
 
 describe('client messages round trip', () => {
   const messages: ClientMessage[] = [
-    { kind: MessageKind.Hello, version: 1, name: 'editor', noEcho: true },
+    { kind: MessageKind.Hello, version: 2, name: 'editor', noEcho: true },
     { kind: MessageKind.Subscribe, subscriptionId: 7, pattern: 'app.*.saved' },
     { kind: MessageKind.Subscribe, subscriptionId: 8, pattern: 'jobs.>', queue: 'workers' },
     { kind: MessageKind.GoingAway, reason: 'the client was closed' },
@@ -43,7 +43,7 @@ describe('client messages round trip', () => {
   });
 
   it('a hello without optional fields', () => {
-    expect(decodeClientMessage(Buffer.from(pack([1, { version: 1 }])))).toEqual({ kind: 1, version: 1 });
+    expect(decodeClientMessage(Buffer.from(pack([1, { version: 2 }])))).toEqual({ kind: 1, version: 2 });
   });
 
   it('encodes binary data itself, byte for byte as msgpackr would, for every bin size class and for views', () => {
@@ -69,12 +69,18 @@ describe('client messages round trip', () => {
 
 describe('broker messages round trip', () => {
   const messages: BrokerMessage[] = [
-    { kind: MessageKind.Welcome, version: 1, connectionId: 9, server: 'sockbusd 0.1.0', maxFrameBytes: 1024, maxTopicBytes: 256, maxPendingBytes: 4096 },
+    {
+      kind: MessageKind.Welcome, version: 2, connectionId: 9, server: 'sockbusd 0.2.0', senders: true, maxFrameBytes: 1024, maxBrokerFrameBytes: 2048,
+      maxTopicBytes: 256, maxPatternTokens: 16, maxPatternWildcards: 3, maxHeaderEntries: 64, maxHeaderBytes: 16384, maxSubscriptions: 10, maxRequests: 10,
+      maxPendingBytes: 4096, keepaliveMs: 30000,
+    },
+    { kind: MessageKind.Subscribed, subscriptionId: 7 },
     { kind: MessageKind.Message, topic: 'a.b', data: { nested: [1, 'two', null, true, 1.5] } },
     { kind: MessageKind.Message, topic: 'a.b', data: 'text', headers: { key: 'value' } },
     { kind: MessageKind.Ping, token: 4 },
     { kind: MessageKind.Pong, token: 4 },
-    { kind: MessageKind.Error, code: 'INVALID_PATTERN', message: 'bad', subscriptionId: 3 },
+    { kind: MessageKind.Error, code: 'INVALID_PATTERN', message: 'bad', about: { kind: 4, sub: 3 } },
+    { kind: MessageKind.Error, code: 'RESERVED_TOPIC', message: 'no', about: { kind: 3, topic: '$SYS.x' } },
     { kind: MessageKind.Error, code: 'FRAME_TOO_LARGE', message: 'too big' },
     { kind: MessageKind.GoingAway, reason: 'restart' },
     { kind: MessageKind.Dropped, count: 12 },
@@ -97,8 +103,8 @@ describe('delivery frames', () => {
       const expected = encodeMessage({ kind: MessageKind.Message, topic: 't.x', data, headers });
       expect(frameOf(new PublishedMessage(publish, null).plainParts())).toEqual(expected);
       const request = decodePublish(encodePublishBody('t.x', data, headers, { request: 9 }));
-      expect(frameOf(new PublishedMessage(request, null, 'r.1.9').plainParts())).toEqual(
-        encodeMessage({ kind: MessageKind.Message, topic: 't.x', data, headers, info: { reply: 'r.1.9' } }),
+      expect(frameOf(new PublishedMessage(request, null, 'r.1.9').partsFor(2))).toEqual(
+        encodeMessage({ kind: MessageKind.Message, topic: 't.x', data, headers, info: { reply: 'r.1.9', sub: 2 } }),
       );
     }
   });
@@ -131,7 +137,7 @@ describe('delivery frames', () => {
     expect(decoded(new PublishedMessage(publish, stamp).partsFor(2))).toMatchObject({ info: { sub: 2 }, sender });
     const bare = decodePublish(encodePublishBody('t', [1, 2]));
     expect(decoded(new PublishedMessage(bare, stamp).plainParts())).toEqual({ kind: MessageKind.Message, topic: 't', data: [1, 2], headers: undefined, sender });
-    expect(decoded(new PublishedMessage(request, stamp, 'r.1.3').plainParts())).toMatchObject({ info: { reply: 'r.1.3' }, sender });
+    expect(decoded(new PublishedMessage(request, stamp, 'r.1.3').partsFor(1))).toMatchObject({ info: { reply: 'r.1.3', sub: 1 }, sender });
     expect(decoded(retainedParts(keptValueOf(publish, sender), 5))).toMatchObject({ info: { retained: true, sub: 5 }, sender });
     expect(decoded(new BrokerEventMessage('$SYS.x', { a: 1 }, sender).partsFor(4))).toEqual({ kind: MessageKind.Message, topic: '$SYS.x', data: { a: 1 }, headers: undefined, info: { sub: 4 }, sender });
     expect(decoded(new BrokerEventMessage('$SYS.x', 1, undefined).plainParts())).toEqual({ kind: MessageKind.Message, topic: '$SYS.x', data: 1, headers: undefined });
@@ -165,51 +171,13 @@ describe('delivery frames', () => {
 });
 
 describe('invalid input', () => {
-  const cases: Array<[string, Buffer, string, RegExp]> = [
-    ['not an array', Buffer.from(pack({ kind: 3 })), ErrorCode.InvalidMessage, /expected an array at byte 0/],
-    ['empty array', Buffer.from(pack([])), ErrorCode.InvalidMessage, /first element is its kind/],
-    ['kind not an integer', Buffer.from(pack(['publish'])), ErrorCode.InvalidMessage, /expected an unsigned integer/],
-    ['unknown kind', Buffer.from(pack([99])), ErrorCode.UnknownMessageKind, /unknown message kind 99/],
-    ['broker-only kind from a client', Buffer.from(pack([MessageKind.Message, 'a', 1])), ErrorCode.UnknownMessageKind, /unknown message kind 6/],
-    ['invalid msgpack byte', Buffer.from([0x92, 0x07, 0xc1]), ErrorCode.MalformedFrame, /byte 0xc1 at 2 is not valid msgpack/],
-    ['truncated value', Buffer.from([0x93, 0x03, 0xa5, 0x61]), ErrorCode.MalformedFrame, /ends before its declared length/],
-    ['trailing bytes', Buffer.concat([Buffer.from(pack([7, 1])), Buffer.from([0x01])]), ErrorCode.MalformedFrame, /bytes after the end/],
-    ['publish without data', Buffer.from(pack([3, 'a'])), ErrorCode.InvalidMessage, /publish: expected \[3, topic, data\]/],
-    ['publish with a numeric topic', Buffer.from(pack([3, 5, 1])), ErrorCode.InvalidMessage, /expected a string at byte 2/],
-    ['publish headers not a map', Buffer.from(pack([3, 'a', 1, [1]])), ErrorCode.InvalidMessage, /publish headers \(a map of strings\)/],
-    ['publish header value not a string', Buffer.from(pack([3, 'a', 1, { k: 1 }])), ErrorCode.InvalidMessage, /publish headers \(a map of strings\)/],
-    ['publish topic not UTF-8', Buffer.from([0x93, 0x03, 0xa2, 0xc3, 0x28, 0x01]), ErrorCode.InvalidTopic, /invalid topic: not valid UTF-8 \(at byte 3\)/],
-    ['hello without version', Buffer.from(pack([1, { name: 'x' }])), ErrorCode.InvalidMessage, /"version" must be an integer/],
-    ['hello name not a string', Buffer.from(pack([1, { version: 1, name: 5 }])), ErrorCode.InvalidMessage, /"name" must be a string/],
-    ['hello options not a map', Buffer.from(pack([1, 1])), ErrorCode.InvalidMessage, /hello: element 1 must be a map/],
-    ['subscribe id negative', Buffer.from(pack([4, -1, 'a'])), ErrorCode.InvalidMessage, /subscribe: element 1 must be a non-negative integer/],
-    ['subscribe pattern missing', Buffer.from(pack([4, 1])), ErrorCode.InvalidMessage, /subscribe: element 2 must be a string/],
-    ['ping without token', Buffer.from(pack([7])), ErrorCode.InvalidMessage, /ping: element 1/],
-    ['publish options not a map', Buffer.from(pack([3, 'a', 1, null, 'retain'])), ErrorCode.InvalidMessage, /publish options must be a map or nil/],
-    ['publish retain not a boolean', Buffer.from(pack([3, 'a', 1, null, { retain: 1 }])), ErrorCode.InvalidMessage, /"retain" must be a boolean/],
-    ['publish request id negative', Buffer.from(pack([3, 'a', 1, null, { request: -4 }])), ErrorCode.InvalidMessage, /"request" must be a non-negative integer/],
-    ['subscribe queue not a string', Buffer.from(pack([4, 1, 'a', { queue: 3 }])), ErrorCode.InvalidMessage, /"queue" must be a string/],
-    ['respond without data', Buffer.from(pack([14, 'r.1.2'])), ErrorCode.InvalidMessage, /respond: expected \[14, replyTo, data, headers, error\]/],
-    ['respond address not a string', Buffer.from(pack([14, 5, 1])), ErrorCode.InvalidMessage, /^expected a string at byte 2$/],
-    ['respond error without a message', Buffer.from(pack([14, 'r', 1, null, { code: 'X' }])), ErrorCode.InvalidMessage, /"code" and "message" strings/],
-    ['respond headers not strings', Buffer.from(pack([14, 'r', 1, { k: 1 }])), ErrorCode.InvalidMessage, /^expected respond headers \(a map of strings\) at byte 10$/],
-  ];
-  it.each(cases)('%s', (_name, body, code, message) => {
-    let thrown: unknown;
-    try {
-      decodeClientMessage(body);
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toMatchObject({ code });
-    expect((thrown as Error).message).toMatch(message);
-  });
-
+  // Each frame a client may get wrong, and the broker's exact answer, is a conformance vector (protocol/vectors/frames.json, test/broker/conformance.test.ts).
   it('survives hostile nesting without exhausting the stack', () => {
     const deep = Buffer.concat([Buffer.from([0x93, 0x03, 0xa1, 0x61]), Buffer.alloc(500_000, 0x91), Buffer.from([0xc0])]);
     expect((decodeClientMessage(deep) as PublishFrame).topic).toBe('a');
-    const deepPing = Buffer.concat([Buffer.from([0x92, 0x07]), Buffer.alloc(500_000, 0x91), Buffer.from([0xc0])]);
-    expect(() => decodeClientMessage(deepPing)).toThrow(expect.objectContaining({ code: ErrorCode.MalformedFrame }));
+    // An element after the known ones is skipped the same way, however deep.
+    const deepPing = Buffer.concat([Buffer.from([0x93, 0x07, 0x01]), Buffer.alloc(500_000, 0x91), Buffer.from([0xc0])]);
+    expect(decodeClientMessage(deepPing)).toEqual({ kind: MessageKind.Ping, token: 1 });
   });
 
   it('skips every msgpack type in a payload', () => {

@@ -54,7 +54,7 @@ describe('work in proportion to the answer', () => {
       kind: MessageKind.Error,
       code: 'RATE_LIMITED',
       message: '64 stats requests are already waiting on this connection: a user gets 20 stats answers a second',
-      subscriptionId: undefined,
+      about: { kind: MessageKind.StatsRequest },
     });
     // The waiting ones were answered in order, later.
     expect(answers.map((answer) => (answer as { token: number }).token)).toEqual(answers.map((_, index) => index));
@@ -67,7 +67,7 @@ describe('work in proportion to the answer', () => {
     const idle: RawConnection[] = [];
     for (let index = 0; index < 600; index++) {
       const connection = await RawConnection.open(broker.socketPath, { hello: false });
-      connection.sendValue([MessageKind.Hello, { version: 1, name }]);
+      connection.sendValue([MessageKind.Hello, { version: 2, name }]);
       idle.push(connection);
     }
     const observer = await connectClient(broker.socketPath);
@@ -95,7 +95,6 @@ describe('connection slots and the file limit', () => {
         kind: MessageKind.Error,
         code: 'TOO_MANY_CONNECTIONS',
         message: 'the broker is near its limit of 136 connections (--max-connections), and user root (uid 0) already holds 123, more than its fair part: the last slots are kept for users who hold fewer',
-        subscriptionId: undefined,
       },
     ]);
     expect(broker.running).toBe(true);

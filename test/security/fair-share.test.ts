@@ -74,9 +74,9 @@ describe('fair share: subscriptions and sizes', () => {
       [4, 2, wild],
       ...Array.from({ length: 9000 }, (_, index) => [4, 10 + index, `p${String(index).padStart(5, '0')}.x.y.z.w.v.u.t.s.r.q.o.n`]),
     ]);
-    const refusals = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { code: string; message: string; subscriptionId: number });
-    expect(refusals[0]).toEqual({ code: 'PATTERN_TOO_COMPLEX', message: `pattern ${deep} has 127 tokens, more than the 16 the broker allows (--max-pattern-tokens)`, subscriptionId: 1 });
-    expect(refusals[1]).toEqual({ code: 'PATTERN_TOO_COMPLEX', message: `pattern ${wild} has 4 * wildcards, more than the 3 the broker allows (--max-pattern-wildcards)`, subscriptionId: 2 });
+    const refusals = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { code: string; message: string; about: unknown });
+    expect(refusals[0]).toEqual({ code: 'PATTERN_TOO_COMPLEX', message: `pattern ${deep} has 127 tokens, more than the 16 the broker allows (--max-pattern-tokens)`, about: { kind: 4, sub: 1 } });
+    expect(refusals[1]).toEqual({ code: 'PATTERN_TOO_COMPLEX', message: `pattern ${wild} has 4 * wildcards, more than the 3 the broker allows (--max-pattern-wildcards)`, about: { kind: 4, sub: 2 } });
     expect(refusals[2]).toMatchObject({ code: 'TOO_MANY_SUBSCRIPTIONS', message: "this connection's patterns would take more than the 262144 bytes the broker allows one connection (--max-pattern-bytes)" });
     expect(lines.at(-1)).toBe('pong');
     await pair.loseNothing();
@@ -85,12 +85,12 @@ describe('fair share: subscriptions and sizes', () => {
   it('bounds the queue group subscriptions of one user: each is looked at on every publish it matches', async () => {
     const broker = await startSharedBroker(['--max-queue-subscriptions-per-uid', '50']);
     const lines = await rawSessionAs(ALICE, broker, 'queues', Array.from({ length: 60 }, (_, index) => [4, index + 1, '>', { queue: `g${index % 3}` }]));
-    const refusals = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { code: string; message: string; subscriptionId: number });
+    const refusals = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { code: string; message: string; about: unknown });
     expect(refusals).toHaveLength(10);
     expect(refusals[0]).toEqual({
       code: 'TOO_MANY_SUBSCRIPTIONS',
       message: `${aliceIs()} already holds 50 queue group subscriptions, the most the broker allows one user (--max-queue-subscriptions-per-uid)`,
-      subscriptionId: 51,
+      about: { kind: 4, sub: 51 },
     });
     expect(lines.at(-1)).toBe('pong');
   });
@@ -113,13 +113,13 @@ describe('fair share: subscriptions and sizes', () => {
     const broker = await startSharedBroker();
     const pair = await watchingPair(broker.socketPath);
     expect(await rawSessionAs(ALICE, broker, 'x:100000:n', [])).toEqual([
-      JSON.stringify({ code: 'INVALID_MESSAGE', message: `hello: "name" is 100000 bytes, longer than the limit of ${MAX_CLIENT_NAME_BYTES} bytes`, subscriptionId: null }),
+      JSON.stringify({ code: 'INVALID_MESSAGE', message: `hello: "name" is 100000 bytes, longer than the limit of ${MAX_CLIENT_NAME_BYTES} bytes`, about: { kind: 1 } }),
       'closed',
     ]);
     const manyHeaders = Object.fromEntries(Array.from({ length: 80_000 }, (_, index) => [`h${index}`, 'v']));
     expect(await rawSessionAs(ALICE, broker, 'headers', [[3, 'pair.h', 1, manyHeaders], [3, 'pair.h', 1, { big: 'x:20000:v' }]])).toEqual([
-      JSON.stringify({ code: 'HEADERS_TOO_LARGE', message: 'publish headers: 80000 entries, more than the 64 a message may carry', subscriptionId: null }),
-      JSON.stringify({ code: 'HEADERS_TOO_LARGE', message: "publish headers: 20008 bytes, more than the 16384 a message's headers may take", subscriptionId: null }),
+      JSON.stringify({ code: 'HEADERS_TOO_LARGE', message: 'publish headers: 80000 entries, more than the 64 a message may carry', about: { kind: 3, topic: 'pair.h' } }),
+      JSON.stringify({ code: 'HEADERS_TOO_LARGE', message: "publish headers: 20008 bytes, more than the 16384 a message's headers may take", about: { kind: 3, topic: 'pair.h' } }),
       'pong',
     ]);
     await pair.loseNothing();
@@ -137,7 +137,7 @@ describe('fair share: connection slots', () => {
     await waitFor(async () => (await stats())['connectionsRefused'] === 11, 'alice to be refused past half the slots', 30_000);
     expect(await stats()).toMatchObject({ connections: 21 });
     expect(await rawSessionAs(ALICE, broker, 'one-more', [])).toEqual([
-      JSON.stringify({ code: 'TOO_MANY_CONNECTIONS', message: `${aliceIs()} already has 20 connections, the most the broker allows one user (--max-connections-per-uid)`, subscriptionId: null }),
+      JSON.stringify({ code: 'TOO_MANY_CONNECTIONS', message: `${aliceIs()} already has 20 connections, the most the broker allows one user (--max-connections-per-uid)`, about: null }),
       'closed',
     ]);
     const bob = hold(BOB, 30);
@@ -149,7 +149,7 @@ describe('fair share: connection slots', () => {
       JSON.stringify({
         code: 'TOO_MANY_CONNECTIONS',
         message: `the broker is near its limit of 40 connections (--max-connections), and ${bobIs} already holds 15, more than its fair part: the last slots are kept for users who hold fewer`,
-        subscriptionId: null,
+        about: null,
       }),
       'closed',
     ]);

@@ -44,7 +44,7 @@ describe('replies only from those asked', () => {
     const refusals = await forgeAnswers(broker.socketPath, [...leaked, ...guesses]);
     // The leaked addresses are refused without a word (a forger learns nothing); the guesses are not addresses at all.
     expect(refusals).toHaveLength(2 * guesses.length);
-    expect(refusals[0]).toBe(JSON.stringify(['INVALID_MESSAGE', `respond: "${guesses[0]}" is not a reply address this broker gave out`]));
+    expect(refusals[0]).toBe(JSON.stringify(['INVALID_REPLY_ADDRESS', `respond: "${guesses[0]}" is not a reply address this broker gives out (16 base64url characters)`]));
     for (const message of held()) responder.sendValue([MessageKind.Respond, message.info.reply, `genuine ${message.data}`]);
     const replies = await Promise.all(answers);
     expect(replies.map((reply) => reply.data)).toEqual(held().map((message) => `genuine ${message.data}`));

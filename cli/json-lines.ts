@@ -1,4 +1,4 @@
-import type { Message } from './message.js';
+import type { Message } from '../client/index.js';
 import { escapeJson } from './terminal-escape.js';
 
 /**

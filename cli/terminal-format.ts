@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import type { Message } from './message.js';
+import type { Message } from '../client/index.js';
 import { escapeControls, escapeLayout, hasControls } from './terminal-escape.js';
 
 /** ANSI styles, or none when colour is off (NO_COLOR, or not a terminal). */

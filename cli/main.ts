@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { assertPublishable, assertValidPattern, VERSION } from '../protocol/index.js';
-import { resolveBrokerTrust } from './broker-trust.js';
-import { describeError, formatStats, formatTable, monitor, openClient, publish, reply, request, subscribe } from './cli-commands.js';
-import { SockbusError } from './index.js';
+import { resolveBrokerTrust } from '../client/broker-trust.js';
+import { SockbusError } from '../client/index.js';
+import { assertPublishable, assertValidPattern, UsageError, VERSION } from '../protocol/index.js';
+import { describeError, formatStats, formatTable, monitor, openClient, publish, reply, request, subscribe } from './commands.js';
 import { toJsonText } from './json-lines.js';
 import { escapeControls } from './terminal-escape.js';
 
@@ -42,8 +42,6 @@ Options:
   -h, --help          show this help
   -v, --version       show the version
 `;
-
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(argv);

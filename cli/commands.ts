@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
-import { BROKER_UID_ENVIRONMENT_VARIABLE, untrustedBrokerMessage, UntrustedBrokerError } from './broker-trust.js';
-import { Client, type ClientOptions, type Headers, type Message, type SockbusError } from './index.js';
+import { BROKER_UID_ENVIRONMENT_VARIABLE, untrustedBrokerMessage, UntrustedBrokerError } from '../client/broker-trust.js';
+import { Client, type ClientOptions, type Headers, type Message, type SockbusError } from '../client/index.js';
 import { messageToJsonLine, parseData, toJsonLine } from './json-lines.js';
 import { LINE_HEADER, monitorLine, monitorScreen, type Sample } from './monitor.js';
 import { escapeControls } from './terminal-escape.js';

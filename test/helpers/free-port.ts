@@ -1,0 +1,16 @@
+import net from 'node:net';
+
+/**
+ * A loopback port nothing listens on right now, picked by the kernel. Free
+ * of vitest, so the benchmark and the attack suite use it too.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
