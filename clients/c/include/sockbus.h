@@ -56,7 +56,7 @@ typedef enum sockbus_drop_source {
     SOCKBUS_DROPPED_BY_CLIENT = 1  /* this library: offline queue or outbound buffer full, undecodable frame */
 } sockbus_drop_source;
 
-/** One header, NUL-terminated name and value (PROTOCOL.md §4.4). */
+/** One header, NUL-terminated name and value (PROTOCOL.md §4.4). A received value holding U+0000 reads as cut there. */
 typedef struct sockbus_header {
     const char *name;
     const char *value;

@@ -1,4 +1,4 @@
-/* The client's state, shared by client.c (connection and lifecycle), inbound.c (what the broker sends) and api.c (what the application asks). */
+/* The client's state, shared by client.c (connection and lifecycle), inbound.c (what the broker sends), and publish.c, subscriptions.c, requests.c, questions.c and blocking.c (what the application asks). */
 #ifndef SOCKBUS_CLIENT_H
 #define SOCKBUS_CLIENT_H
 
@@ -110,6 +110,14 @@ struct sockbus {
     sockbus_counters counters;
 };
 
+/* connection.c */
+SB_HIDDEN extern const sockbus_limits sb_default_limits;
+SB_HIDDEN void sb_start_dial(sockbus *bus);
+SB_HIDDEN void sb_close_socket(sockbus *bus);
+SB_HIDDEN void sb_read_in(sockbus *bus);
+SB_HIDDEN void sb_write_out(sockbus *bus);
+SB_HIDDEN int sb_socket_file_identity(const char *path, unsigned long long *device, unsigned long long *inode);
+
 /* client.c */
 SB_HIDDEN void sb_notify_watch(sockbus *bus);
 SB_HIDDEN void sb_lose_connection(sockbus *bus, const char *code, const char *format, ...) __attribute__((format(printf, 3, 4)));
@@ -123,7 +131,14 @@ SB_HIDDEN void sb_finish_end(sockbus *bus);
 /* inbound.c */
 SB_HIDDEN void sb_handle_frame(sockbus *bus, const sb_frame *frame);
 
-/* api.c */
+/* publish.c */
+SB_HIDDEN sb_name_limits sb_limits_of(const sockbus *bus);
+SB_HIDDEN int sb_closed_error(const sockbus *bus, sockbus_error *err);
+SB_HIDDEN int sb_check_headers(const sockbus *bus, const sockbus_header *headers, size_t count, sockbus_error *err);
+SB_HIDDEN int sb_check_data(const void *data, size_t length, sockbus_error *err);
+SB_HIDDEN int sb_place_frame(sockbus *bus, size_t start, int is_publish, uint32_t request_id, sockbus_error *err);
+
+/* subscriptions.c, requests.c, questions.c */
 SB_HIDDEN sb_subscription *sb_find_subscription(sockbus *bus, uint32_t id);
 SB_HIDDEN void sb_forget_subscription(sockbus *bus, uint32_t id);
 SB_HIDDEN void sb_compact_subscriptions(sockbus *bus);

@@ -50,14 +50,27 @@ int sb_resolve_broker_uid(const char *option, long *uid, int *from_environment, 
     return 0;
 }
 
-int sb_check_broker(int fd, const char *path, long extra_uid, int from_environment, sockbus_error *err) {
+/* The listening process's uid, from the kernel: SO_PEERCRED on Linux, getpeereid() on the BSDs and macOS. */
+static int peer_uid(int fd, uid_t *uid) {
+#ifdef SO_PEERCRED
     struct ucred credentials;
     socklen_t size = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0) return -1;
+    *uid = credentials.uid;
+    return 0;
+#else
+    gid_t gid;
+    return getpeereid(fd, uid, &gid);
+#endif
+}
+
+int sb_check_broker(int fd, const char *path, long extra_uid, int from_environment, sockbus_error *err) {
+    uid_t uid;
     char broker[300], extra[300];
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0)
+    if (peer_uid(fd, &uid) != 0)
         return sb_fail(err, "UNTRUSTED_BROKER", "cannot tell who runs the broker on %s: %s", path, strerror(errno));
-    if (credentials.uid == 0 || credentials.uid == getuid() || credentials.uid == geteuid() || (extra_uid >= 0 && (long)credentials.uid == extra_uid)) return 0;
-    describe_user(broker, sizeof broker, credentials.uid);
+    if (uid == 0 || uid == getuid() || uid == geteuid() || (extra_uid >= 0 && (long)uid == extra_uid)) return 0;
+    describe_user(broker, sizeof broker, uid);
     if (extra_uid < 0)
         return sb_fail(err, "UNTRUSTED_BROKER", "the broker on %s runs as %s, not root or you; pass broker_uid to trust it", path, broker);
     describe_user(extra, sizeof extra, (uid_t)extra_uid);
