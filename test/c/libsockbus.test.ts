@@ -374,6 +374,9 @@ describe('libsockbus against a real broker', () => {
     expect([refused.exitCode, refused.stderr]).toEqual([1, 'sockbus-c: refused\\x1b[2K\n']);
     const nobody = await finished(c('sockbus-c', ['req', 'nobody.home', '--socket', socketPath]));
     expect([nobody.exitCode, nobody.stderr]).toEqual([1, 'sockbus-c: no responders: nothing subscribes to nobody.home\n']);
+    const clients = await finished(c('sockbus-c', ['clients', '--name', 'the-lister', '--socket', socketPath]));
+    expect(clients.exitCode).toBe(0);
+    expect((JSON.parse(clients.stdout) as Array<{ name: string }>).map((client) => client.name)).toContain('the-lister');
 
     const responder = c('sockbus-c', ['reply', 'c.upper', '"ANSWER"', '--count', '1', '--socket', socketPath]);
     await waitFor(() => responder.stderr.includes('subscribed'), 'the C responder');

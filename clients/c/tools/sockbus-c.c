@@ -25,6 +25,7 @@ static const char usage[] =
     "  req TOPIC [DATA]      send a request, print the reply as {\"data\",\"headers\"}\n"
     "  reply PATTERN [DATA]  answer every request on PATTERN with DATA, printing each request\n"
     "  stats                 print the broker's counters as JSON\n"
+    "  clients               print the clients connected to the broker as JSON\n"
     "\n"
     "Options:\n"
     "  --socket PATH         broker socket (default: $SOCKBUS_SOCKET, else /tmp/sockbus.sock)\n"
@@ -37,7 +38,8 @@ static const char usage[] =
     "  --broker-uid USER     trust a broker running as USER (name or uid) besides root and yourself\n"
     "  --no-echo             do not receive this client's own publishes\n"
     "  --sender              sub, reply: add \"sender\":{\"uid\",\"pid\"} to each line\n"
-    "  -h, --help            show this help\n";
+    "  -h, --help            show this help\n"
+    "  -v, --version         show the version\n";
 
 #define MAX_HEADERS 64
 
@@ -116,6 +118,7 @@ static void parse(int argc, char **argv, arguments *args) {
         const char *next = index + 1 < argc ? argv[index + 1] : NULL;
 #define VALUE() (next ? (index++, next) : (usage_error("an option is missing its value"), ""))
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) { fputs(usage, stdout); exit(0); }
+        else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--version") == 0) { puts("sockbus-c " SOCKBUS_VERSION); exit(0); }
         else if (strcmp(arg, "--socket") == 0) args->socket = VALUE();
         else if (strcmp(arg, "--count") == 0) args->count = positive("--count", VALUE());
         else if (strcmp(arg, "--timeout") == 0) args->timeout = positive("--timeout", VALUE());
@@ -322,7 +325,8 @@ static int command_req(sockbus *bus, arguments *args) {
     return 0;
 }
 
-static int command_stats(sockbus *bus) {
+/* stats: the counters map; clients: its "clients" list (PROTOCOL.md §3.11). */
+static int command_stats(sockbus *bus, int clients_only) {
     sockbus_error error;
     size_t length;
     uint8_t *counters = sockbus_stats_sync(bus, 10000, &length, &error);
@@ -330,8 +334,15 @@ static int command_stats(sockbus *bus) {
         say_error(&error, 0);
         return 1;
     }
+    const uint8_t *shown = counters;
+    size_t shown_length = length;
+    if (clients_only && sockbus_map_find(counters, length, "clients", &shown, &shown_length) < 0) {
+        static const uint8_t empty_list = 0x90;
+        shown = &empty_list;
+        shown_length = 1;
+    }
     json_text line = {0};
-    json_append_value(&line, counters, length);
+    json_append_value(&line, shown, shown_length);
     json_append(&line, "\n", 1);
     fwrite(line.text, 1, line.length, stdout);
     json_text_free(&line);
@@ -349,7 +360,7 @@ int main(int argc, char **argv) {
     run.args = &args;
     run.received = 0;
     int known = strcmp(args.command, "pub") == 0 || strcmp(args.command, "sub") == 0 || strcmp(args.command, "req") == 0 ||
-                strcmp(args.command, "reply") == 0 || strcmp(args.command, "stats") == 0;
+                strcmp(args.command, "reply") == 0 || strcmp(args.command, "stats") == 0 || strcmp(args.command, "clients") == 0;
     if (!known) {
         char message[200];
         snprintf(message, sizeof message, "unknown command \"%s\"", args.command);
@@ -394,7 +405,7 @@ int main(int argc, char **argv) {
     else if (strcmp(args.command, "sub") == 0) status = command_sub(bus, &args, &run, 0);
     else if (strcmp(args.command, "reply") == 0) status = command_sub(bus, &args, &run, 1);
     else if (strcmp(args.command, "req") == 0) status = command_req(bus, &args);
-    else status = command_stats(bus);
+    else status = command_stats(bus, strcmp(args.command, "clients") == 0);
     sockbus_close_sync(bus, 5000);
     sockbus_free(bus);
     return status;
