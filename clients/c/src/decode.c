@@ -99,8 +99,9 @@ static int read_reply_error(sb_reader *reader, sb_frame *frame) {
     for (int64_t index = 0; index < count; index++) {
         sb_span key;
         SHAPE(sb_read_str(reader, &key.bytes, &key.length) == 0);
-        if (key_is(key.bytes, key.length, "code")) SHAPE(read_text(reader, &frame->code) == 0);
-        else if (key_is(key.bytes, key.length, "message")) SHAPE(read_text(reader, &frame->message) == 0);
+        /* nil is as good as missing (§3.12): REQUEST_FAILED and the empty string. */
+        if (key_is(key.bytes, key.length, "code")) SHAPE(sb_read_nil(reader) || read_text(reader, &frame->code) == 0);
+        else if (key_is(key.bytes, key.length, "message")) SHAPE(sb_read_nil(reader) || read_text(reader, &frame->message) == 0);
         else SHAPE(sb_skip_value(reader, 0) == 0);
     }
     return 0;

@@ -85,7 +85,8 @@ int sockbus_publish(sockbus *bus, const char *topic, const void *data, size_t le
     if (sb_closed_error(bus, err) < 0) return -1;
     if (!topic) return sb_fail(err, "INVALID_TOPIC", "the topic is NULL");
     if (sb_topic_problem(topic, strlen(topic), &limits, err) < 0) return -1;
-    if (sb_check_headers(bus, headers, header_count, err) < 0 || sb_check_data(data, length, err) < 0) return -1;
+    /* In the broker's order (PROTOCOL.md §3.3): the data's strings, then the headers. */
+    if (sb_check_data(data, length, err) < 0 || sb_check_headers(bus, headers, header_count, err) < 0) return -1;
     size_t start = bus->out.length;
     if (sb_encode_publish(&bus->out, topic, data, length, headers, header_count, options && options->retain, 0) < 0)
         return sb_fail(err, "OUT_OF_MEMORY", "out of memory");
@@ -148,8 +149,8 @@ static int respond(sockbus *bus, const char *reply_to, const void *data, size_t 
     if (sb_closed_error(bus, err) < 0) return -1;
     if (!reply_to || !*reply_to) return sb_fail(err, "NOT_A_REQUEST", "the message is not a request: nobody awaits an answer");
     if (!sb_valid_utf8((const uint8_t *)reply_to, strlen(reply_to))) return sb_fail(err, "INVALID_REPLY_ADDRESS", "the reply address is not valid UTF-8");
-    if (sb_check_headers(bus, headers, header_count, err) < 0) return -1;
     if (data && sb_check_data(data, length, err) < 0) return -1;
+    if (sb_check_headers(bus, headers, header_count, err) < 0) return -1;
     if (message && (!sb_valid_utf8((const uint8_t *)message, strlen(message)) || (code && !sb_valid_utf8((const uint8_t *)code, strlen(code)))))
         return sb_fail(err, "INVALID_DATA", "the error's code and message must be valid UTF-8");
     size_t start = bus->out.length;

@@ -46,7 +46,8 @@ int sockbus_request(sockbus *bus, const char *topic, const void *data, size_t le
         length = 1;
     }
     if (sb_topic_problem(topic, strlen(topic), &limits, err) < 0) return -1;
-    if (sb_check_headers(bus, headers, header_count, err) < 0 || sb_check_data(data, length, err) < 0) return -1;
+    /* In the broker's order (PROTOCOL.md §3.3): the data's strings, then the headers. */
+    if (sb_check_data(data, length, err) < 0 || sb_check_headers(bus, headers, header_count, err) < 0) return -1;
     if (bus->request_count >= bus->limits.max_requests)
         return sb_fail(err, "TOO_MANY_REQUESTS", "%zu requests await a reply, the most the broker allows", bus->request_count);
     sb_request *request = calloc(1, sizeof *request);

@@ -148,6 +148,10 @@ static void test_decode_spec_frames(void) {
     if (decode_spec(&spec_retained_replay, &frame) == 0) CHECK(frame.retained && frame.has_sub && frame.sub == 2, "retained replay");
     if (decode_spec(&spec_queue_delivery, &frame) == 0) CHECK(frame.has_sub && frame.sub == 3 && !frame.retained, "queue delivery");
 
+    /* A reply's error with a nil code is a missing code (§3.12). */
+    const uint8_t nil_code[] = {0x96, 0x0f, 0x05, 0xc0, 0xc0, 0x81, 0xa4, 'c', 'o', 'd', 'e', 0xc0, 0xc0};
+    CHECK(sb_decode(nil_code, sizeof nil_code, &frame, NULL) == 0 && frame.has_error && frame.code.bytes == NULL, "a nil code in a reply's error");
+
     /* Extension room: extra elements and unknown keys are ignored, unknown kinds too. */
     const uint8_t extended[] = {0x93, 0x10, 0x07, 0xc3};
     CHECK(sb_decode(extended, sizeof extended, &frame, NULL) == 0 && frame.kind == 16 && frame.id == 7, "extra elements ignored");
