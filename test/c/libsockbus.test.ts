@@ -189,6 +189,8 @@ describe('libsockbus against fake brokers', () => {
           connection.send([9, 'ACCESS_DENIED', 'a reloaded policy ended it', { sub: 1 }]);
           connection.send([6, 'a.x', 1, null, null, [0, 1]]);
           connection.send([6, 'b.x', 1, null, null, [0, 1]]);
+          // More headers than any broker sends (it refuses such publishes): skipped, not allocated for.
+          connection.send([6, 'b.y', 1, Object.fromEntries(Array.from({ length: 65 }, (_, index) => [`h${index}`, ''])), null, null]);
           setTimeout(() => connection.sendBytes(frameOf(Buffer.alloc(3000, 0xc0))), 200);
         }
       },
@@ -200,6 +202,7 @@ describe('libsockbus against fake brokers', () => {
       'dropped broker 300',
       'error ACCESS_DENIED sub 1',
       'message b.x sub 2',
+      'dropped client 1',
       'unconfirmed 10',
       'status reconnecting MALFORMED_FRAME',
       'status connected',

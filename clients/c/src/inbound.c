@@ -66,11 +66,24 @@ static void fill_sender(strings *set, const sb_frame *frame, sockbus_sender *sen
     sender->gateway = frame->gateway.bytes ? strings_add(set, frame->gateway.bytes, frame->gateway.length) : NULL;
 }
 
+/* What no broker sends, since it refuses such publishes: skipped, so what we allocate stays within the welcome's limits. */
+static const char *beyond_limits(const sockbus *bus, const sb_frame *frame) {
+    if (frame->header_count > bus->limits.max_header_entries || frame->headers.length > bus->limits.max_header_bytes + 16)
+        return "a message from the broker with more headers than its welcome allows";
+    if (frame->topic.length > bus->limits.max_topic_bytes) return "a message from the broker with a topic longer than its welcome allows";
+    return NULL;
+}
+
 /* §3.7: by `sub` when present, else to the active matching plain subscriptions. */
 static void handle_message(sockbus *bus, const sb_frame *frame) {
     char stack[2048] __attribute__((aligned(16)));
     strings set;
     sockbus_message message;
+    const char *problem = beyond_limits(bus, frame);
+    if (problem) {
+        sb_report_dropped(bus, SOCKBUS_DROPPED_BY_CLIENT, 1, problem);
+        return;
+    }
     bus->counters.received++;
     if (strings_init(&set, stack, sizeof stack, strings_needed(frame)) < 0) {
         sb_report_dropped(bus, SOCKBUS_DROPPED_BY_CLIENT, 1, "out of memory for a message");
@@ -113,6 +126,11 @@ static void copy_span(char *target, size_t size, const sb_span *span) {
 }
 
 static void handle_reply(sockbus *bus, const sb_frame *frame) {
+    const char *problem = beyond_limits(bus, frame);
+    if (problem) {
+        sb_report_dropped(bus, SOCKBUS_DROPPED_BY_CLIENT, 1, problem);
+        return; /* the request times out, as if the reply never came */
+    }
     sb_request *request = sb_take_request(bus, frame->id);
     if (!request) {
         bus->counters.late_replies++; /* answered already, or timed out */
