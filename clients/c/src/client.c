@@ -22,7 +22,6 @@
 /* How long a clean close waits for the broker to close its end after our goodbye. */
 #define GOODBYE_WAIT_MS 2000
 
-
 void sockbus_options_init(sockbus_options *options) {
     memset(options, 0, sizeof *options);
     options->reconnect = 1;
@@ -35,7 +34,6 @@ void sockbus_options_init(sockbus_options *options) {
     options->ping_interval_ms = 5000;
     options->ping_timeout_ms = 5000;
 }
-
 
 sockbus *sockbus_new(const sockbus_options *options, sockbus_error *err) {
     sockbus_options defaults;
@@ -128,7 +126,6 @@ void sb_report_dropped(sockbus *bus, sockbus_drop_source source, uint64_t count,
     else bus->counters.dropped_by_client += count;
     if (bus->options.callbacks.dropped) bus->options.callbacks.dropped(bus, source, count, reason, bus->options.user_data);
 }
-
 
 /* ---- timers ---- */
 

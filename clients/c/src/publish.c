@@ -4,7 +4,6 @@
 #include <string.h>
 #include "client.h"
 
-
 sb_name_limits sb_limits_of(const sockbus *bus) {
     sb_name_limits limits = {bus->limits.max_topic_bytes, bus->limits.max_pattern_tokens, bus->limits.max_pattern_wildcards};
     return limits;
