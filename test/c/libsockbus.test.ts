@@ -508,7 +508,7 @@ describe('libsockbus against a real broker', () => {
     await waitForCount(ticks, 1, 'ticks from the poll example', 5000);
   });
 
-  it('is leak-free and error-free under valgrind: the feature run and the CLI (row: valgrind)', async () => {
+  it('is leak-free and error-free under valgrind: the feature run, the CLI, a broker going away for good (row: valgrind)', async () => {
     const { socketPath } = await startBroker();
     const features = await finished(valgrind('sockbus-test-client', ['features', socketPath]), 120_000);
     expect([features.exitCode, features.stderr]).toEqual([0, '']);
@@ -520,6 +520,14 @@ describe('libsockbus against a real broker', () => {
     expect([sub.exitCode, sub.stdout]).toEqual([0, '{"topic":"vg.x","data":{"a":1},"headers":{}}\n']);
     const req = await finished(valgrind('sockbus-c', ['req', 'nobody', '--socket', socketPath]), 60_000);
     expect([req.exitCode, req.stderr]).toEqual([1, 'sockbus-c: no responders: nothing subscribes to nobody\n']);
+    // The paths a broker going away takes: a reconnect, requests failed, giving up.
+    const fake = await FakeBroker.start({ onFrame: (connection, frame) => frame[0] === 7 && connection.send([8, frame[1]]) });
+    const givingUp = valgrind('sockbus-test-client', ['give-up', fake.path]);
+    await waitFor(() => fake.frames.some((frame) => frame[0] === 3), 'the request under valgrind', 30_000);
+    await fake.stop();
+    await finished(givingUp, 60_000);
+    expect([givingUp.exitCode, givingUp.stderr]).toEqual([0, '']);
+    expect(givingUp.stdout).toContain('status closed BROKER_UNAVAILABLE\n');
   }, 240_000);
 });
 
