@@ -1,19 +1,7 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import {
-  type SenderStamp,
-  decodeClientMessage,
-  encodeBody,
-  FRAME_HEADER_BYTES,
-  ErrorCode,
-  FrameDecoder,
-  MessageKind,
-  ProtocolError,
-  type ClientMessage,
-  type ErrorAbout,
-  type Hello,
-  type Refusal,
-} from '../protocol/index.js';
+import { decodeClientMessage, encodeBody, FRAME_HEADER_BYTES, ErrorCode, FrameDecoder, MessageKind, ProtocolError, type ClientMessage, type ErrorAbout, type Hello, type Refusal } from '../protocol/index.js';
+import { type SenderStamp } from './delivery.js';
 import type { PeerAccess } from './access-policy.js';
 import type { PeerCredentials } from './credentials.js';
 import type { Logger } from './log.js';

@@ -21,6 +21,7 @@ import {
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import type { BrokerLimits } from './options.js';
+import type { RequestRefusal } from './request-routing.js';
 import { subscriptionRefusal } from './subscription-limits.js';
 
 /** What the handlers need from the broker. */
@@ -35,7 +36,7 @@ export interface HandlerContext {
   publish(publish: PublishFrame, from: Connection): void;
   request(publish: PublishFrame & { requestId: number }, from: Connection): void;
   /** Answers a request with the broker's own error, as a reply for its id. */
-  refuseRequest(requester: Connection, requestId: number, refusal: { code: ErrorCode; message: string }): void;
+  refuseRequest(requester: Connection, requestId: number, refusal: RequestRefusal): void;
   respond(respond: RespondFrame, from: Connection): void;
   subscribe(connection: Connection, subscribe: Subscribe & { pattern: string }): void;
   unsubscribe(connection: Connection, subscriptionId: number): void;

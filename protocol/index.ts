@@ -6,7 +6,6 @@ export * from './msgpack.js';
 export * from './encode.js';
 export * from './decode-client.js';
 export * from './decode-broker.js';
-export * from './delivery.js';
 export * from './characters.js';
 export * from './topics.js';
 export * from './topic-trie.js';
