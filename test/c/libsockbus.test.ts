@@ -239,10 +239,10 @@ describe('libsockbus against fake brokers', () => {
     const fake = await fakeBrokerAs(BOB, copy, socketPath);
     for (const command of [['pub', 'secrets.plan', '"the plan"'], ['sub', 'secrets.>']]) {
       const cli = await finished(c('sockbus-c', [...command, '--socket', socketPath, '--name', 'secret-name']));
-      expect([cli.exitCode, cli.stdout, cli.stderr]).toEqual([1, '', `sockbus-c: the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass broker_uid to trust it\n`]);
+      expect([cli.exitCode, cli.stdout, cli.stderr]).toEqual([1, '', `sockbus-c: the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass --broker-uid to trust it\n`]);
     }
     const unknown = await finished(c('sockbus-c', ['pub', 'x', '--socket', socketPath, '--broker-uid', 'sockbus-nobody-such']));
-    expect([unknown.exitCode, unknown.stderr]).toEqual([1, 'sockbus-c: broker_uid "sockbus-nobody-such" names no user on this system\n']);
+    expect([unknown.exitCode, unknown.stderr]).toEqual([1, 'sockbus-c: --broker-uid "sockbus-nobody-such" names no user on this system\n']);
     expect(await fake.seen(2)).toEqual({ connections: 2, closed: 2, bytes: 0 });
   });
 });
@@ -477,7 +477,7 @@ describe('libsockbus against a real broker', () => {
     await waitFor(() => sub.stderr.includes('subscribed'), 'the C subscriber');
     await broker.child.kill('SIGTERM'); // a clean stop removes the socket file: the path is free for anyone
     const fake = await fakeBrokerAs(BOB, copy, socketPath);
-    const refusal = `sockbus-c: UNTRUSTED_BROKER: the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass broker_uid to trust it\n`;
+    const refusal = `sockbus-c: UNTRUSTED_BROKER: the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass --broker-uid to trust it\n`;
     await waitFor(() => sub.stderr.split(refusal).length > 2, 'two refused reconnects');
     expect((await fake.seen(2)).bytes).toBe(0); // asked before the kill: a killed fake reports nothing more
     await fake.child.kill();

@@ -89,13 +89,29 @@ static void print_safe(FILE *stream, const char *text) {
     }
 }
 
+/* The library names its option broker_uid; on the command line it is --broker-uid, as `sockbus` says it. */
+static void name_flags(char *text, size_t size) {
+    static const char *const from[] = {"pass broker_uid ", "as broker_uid asks", "broker_uid \"", "broker_uid must"};
+    static const char *const to[] = {"pass --broker-uid ", "as --broker-uid asks", "--broker-uid \"", "--broker-uid must"};
+    for (size_t index = 0; index < sizeof from / sizeof *from; index++) {
+        char *found = strstr(text, from[index]);
+        size_t from_length = strlen(from[index]), to_length = strlen(to[index]);
+        if (!found || strlen(text) + to_length - from_length >= size) continue;
+        memmove(found + to_length, found + from_length, strlen(found + from_length) + 1);
+        memcpy(found, to[index], to_length);
+    }
+}
+
 static void say_error(const sockbus_error *error, int with_code) {
+    char message[sizeof error->message + 64];
+    snprintf(message, sizeof message, "%s", error->message);
+    name_flags(message, sizeof message);
     fputs("sockbus-c: ", stderr);
     if (with_code) {
         print_safe(stderr, error->code);
         fputs(": ", stderr);
     }
-    print_safe(stderr, error->message);
+    print_safe(stderr, message);
     fputc('\n', stderr);
 }
 
