@@ -187,6 +187,7 @@ describe('libsockbus against fake brokers', () => {
         if (frame[0] === 7 && broker.connections > 1) connection.send([8, frame[1]]);
         if (frame[0] === 7 && broker.connections === 1) connection.sendBytes(frameOf(Buffer.alloc(3000, 0xc0)));
         if (frame[0] === 4 && frame[1] === 2 && broker.connections === 1) {
+          connection.send([9, 'SOMETHING_NEW', 'a code of a later protocol', null]); // unknown: it does not end the connection
           connection.send([11, 300]);
           connection.send([9, 'ACCESS_DENIED', 'a reloaded policy ended it', { sub: 1 }]);
           connection.send([6, 'a.x', 1, null, null, [0, 1]]);
@@ -200,6 +201,7 @@ describe('libsockbus against fake brokers', () => {
     expect([notices.exitCode, notices.stderr]).toEqual([0, '']);
     expect(lines(notices.stdout)).toEqual([
       'status connected',
+      'error SOMETHING_NEW sub 0',
       'dropped broker 300',
       'error ACCESS_DENIED sub 1',
       'message b.x sub 2',

@@ -82,6 +82,7 @@ struct sockbus {
     uint64_t connection_number;    /* increases on every connection lost: loops notice */
     sockbus_error close_reason;
     int has_close_reason;
+    int close_reason_tentative; /* an error of a code we do not know: the reason only if the connection ends right after */
 
     sockbus_limits limits;
     sb_decoder decoder;

@@ -137,6 +137,7 @@ void sb_start_dial(sockbus *bus) {
     bus->phase = SB_PHASE_HANDSHAKE;
     bus->handshake_deadline = sb_now_ms() + bus->options.handshake_timeout_ms;
     bus->has_close_reason = 0;
+    bus->close_reason_tentative = 0;
     sb_decoder_reset(&bus->decoder, sb_default_limits.max_broker_frame_bytes);
     if (sb_encode_hello(&bus->out, bus->name, bus->options.no_echo) < 0) {
         attempt_failed(bus, "OUT_OF_MEMORY", "out of memory");
@@ -149,17 +150,10 @@ void sb_start_dial(sockbus *bus) {
 void sb_attach(sockbus *bus, const sb_frame *welcome) {
     bus->limits = welcome->welcome;
     sockbus_limits *limits = &bus->limits;
-    /* A limit the welcome left out keeps the protocol's default. */
+    /* Missing keys kept the protocol's defaults (decode.c); a frame limit of 0 would refuse every publish. */
     if (!limits->max_frame_bytes) limits->max_frame_bytes = sb_default_limits.max_frame_bytes;
     if (!limits->max_broker_frame_bytes) limits->max_broker_frame_bytes = limits->max_frame_bytes + 1024;
     if (limits->max_broker_frame_bytes > MAX_BELIEVED_FRAME_BYTES) limits->max_broker_frame_bytes = MAX_BELIEVED_FRAME_BYTES;
-    if (!limits->max_topic_bytes) limits->max_topic_bytes = sb_default_limits.max_topic_bytes;
-    if (!limits->max_pattern_tokens) limits->max_pattern_tokens = sb_default_limits.max_pattern_tokens;
-    if (!limits->max_pattern_wildcards && !welcome->welcome.max_pattern_wildcards) limits->max_pattern_wildcards = sb_default_limits.max_pattern_wildcards;
-    if (!limits->max_header_entries) limits->max_header_entries = sb_default_limits.max_header_entries;
-    if (!limits->max_header_bytes) limits->max_header_bytes = sb_default_limits.max_header_bytes;
-    if (!limits->max_subscriptions) limits->max_subscriptions = sb_default_limits.max_subscriptions;
-    if (!limits->max_requests) limits->max_requests = sb_default_limits.max_requests;
     bus->decoder.max_body = limits->max_broker_frame_bytes;
 
     int64_t now = sb_now_ms();

@@ -6,7 +6,7 @@
  * and unknown map keys are ignored (§3.0, extension room).
  */
 #include <string.h>
-#include "internal.h"
+#include "client.h"
 
 #define SHAPE(condition) do { if (!(condition)) return -1; } while (0)
 
@@ -132,6 +132,10 @@ static void copy_text(char *target, size_t size, const sb_span *span) {
 
 static int read_welcome(sb_reader *reader, sb_frame *frame) {
     sockbus_limits *limits = &frame->welcome;
+    /* A key the welcome leaves out keeps the protocol's default; one it gives, even 0, is the broker's word. */
+    *limits = sb_default_limits;
+    limits->max_broker_frame_bytes = 0; /* absent: maxFrameBytes + 1024, worked out once maxFrameBytes is known */
+    limits->server[0] = '\0';
     int64_t count = read_map(reader);
     uint32_t version = 0;
     SHAPE(count >= 0);

@@ -174,15 +174,27 @@ static int closes(const char *code) {
     return 0;
 }
 
+/* Codes that leave the connection usable (§6). */
+static int known(const char *code) {
+    static const char *const staying[] = {"INVALID_TOPIC", "RESERVED_TOPIC", "HEADERS_TOO_LARGE", "INVALID_DATA", "INVALID_OPTIONS",
+                                          "ACCESS_DENIED", "RETAINED_STORE_FULL", "INVALID_PATTERN", "INVALID_QUEUE", "PATTERN_TOO_COMPLEX",
+                                          "TOO_MANY_SUBSCRIPTIONS", "OVER_MEMORY_SHARE", "SUBSCRIPTION_ID_IN_USE", "INVALID_REPLY_ADDRESS"};
+    for (size_t index = 0; index < sizeof staying / sizeof *staying; index++)
+        if (strcmp(code, staying[index]) == 0) return 1;
+    return closes(code);
+}
+
 static void handle_error(sockbus *bus, const sb_frame *frame) {
     sockbus_error error;
     uint32_t ended = 0;
     copy_span(error.code, sizeof error.code, &frame->code);
     copy_span(error.message, sizeof error.message, &frame->message);
-    if (bus->phase == SB_PHASE_HANDSHAKE || closes(error.code)) {
+    if (bus->phase == SB_PHASE_HANDSHAKE || closes(error.code) || !known(error.code)) {
         /* The reason the connection is about to end, for the status callback. */
         bus->close_reason = error;
         bus->has_close_reason = 1;
+        /* A code we do not know is judged by whether the broker closes after it (§6). */
+        bus->close_reason_tentative = !known(error.code) && bus->phase != SB_PHASE_HANDSHAKE;
         if (bus->phase == SB_PHASE_HANDSHAKE) return;
     }
     /* `sub`: the broker does not hold that subscription (refused, or ended by a reloaded policy): never resubscribe it. */
@@ -194,6 +206,11 @@ static void handle_error(sockbus *bus, const sb_frame *frame) {
 }
 
 void sb_handle_frame(sockbus *bus, const sb_frame *frame) {
+    if (bus->close_reason_tentative) {
+        /* More came after an unknown error: it did not end the connection. */
+        bus->has_close_reason = 0;
+        bus->close_reason_tentative = 0;
+    }
     if (bus->phase == SB_PHASE_HANDSHAKE) {
         if (frame->kind == 2) sb_attach(bus, frame);
         else if (frame->kind == 9) handle_error(bus, frame);

@@ -148,6 +148,15 @@ static void test_decode_spec_frames(void) {
     if (decode_spec(&spec_retained_replay, &frame) == 0) CHECK(frame.retained && frame.has_sub && frame.sub == 2, "retained replay");
     if (decode_spec(&spec_queue_delivery, &frame) == 0) CHECK(frame.has_sub && frame.sub == 3 && !frame.retained, "queue delivery");
 
+    /* A welcome that leaves keys out keeps the defaults; one that gives 0 means 0. */
+    const uint8_t sparse_welcome[] = {0x92, 0x02, 0x82, 0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x02,
+                                      0xb3, 'm', 'a', 'x', 'P', 'a', 't', 't', 'e', 'r', 'n', 'W', 'i', 'l', 'd', 'c', 'a', 'r', 'd', 's', 0x00};
+    CHECK(sb_decode(sparse_welcome, sizeof sparse_welcome, &frame, NULL) == 0 && frame.welcome.max_pattern_wildcards == 0 &&
+          frame.welcome.max_pattern_tokens == 16 && frame.welcome.max_frame_bytes == 1048576 && frame.welcome.max_broker_frame_bytes == 0,
+          "a sparse welcome");
+    const uint8_t version_one[] = {0x92, 0x02, 0x81, 0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x01};
+    CHECK(sb_decode(version_one, sizeof version_one, &frame, NULL) == -1, "a welcome of version 1 is refused");
+
     /* A reply's error with a nil code is a missing code (§3.12). */
     const uint8_t nil_code[] = {0x96, 0x0f, 0x05, 0xc0, 0xc0, 0x81, 0xa4, 'c', 'o', 'd', 'e', 0xc0, 0xc0};
     CHECK(sb_decode(nil_code, sizeof nil_code, &frame, NULL) == 0 && frame.has_error && frame.code.bytes == NULL, "a nil code in a reply's error");
