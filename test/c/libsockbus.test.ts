@@ -94,7 +94,7 @@ describe('libsockbus without a broker', () => {
   });
 
   it('says when no broker listens, and exits 1', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'sockbus-c-none-')), 'none.sock');
+    const path = join(makeTempDir(), 'none.sock');
     const pub = await finished(c('sockbus-c', ['pub', 'a.b', '1', '--socket', path]));
     expect([pub.exitCode, pub.stderr]).toEqual([1, `sockbus-c: no broker is listening on ${path} (is sockbusd running?)\n`]);
     const typo = await finished(c('sockbus-c', ['pub', 'a..b', '1', '--socket', path]));
