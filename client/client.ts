@@ -157,7 +157,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
 
   /**
    * Publishes a request and resolves with the first reply. Rejects with
-   * NO_RESPONDERS at once when nothing subscribes to the topic, TIMEOUT
+   * NO_RESPONDERS at once when nothing subscribes to the topic, REQUEST_TIMEOUT
    * when no reply comes in time, the responder's error when it answers
    * with one, and CONNECTION_CLOSED when the broker goes away first.
    */
