@@ -1,9 +1,10 @@
-import type { Message } from '../client/index.js';
+import { MsgpackExtension, type Message } from '../client/index.js';
 import { escapeJson } from './terminal-escape.js';
 
 /**
  * One message as one JSON line. Values JSON cannot hold are spelled out:
- * binary as {"$base64": ...}, big integers as strings, maps as objects.
+ * binary as {"$base64": ...}, a msgpack extension as {"$ext": type,
+ * "$base64": ...}, big integers as strings, maps as objects.
  * A replayed retained value says so with `"retained": true`.
  */
 export function messageToJsonLine(message: Message): string {
@@ -27,6 +28,7 @@ export function toJsonText(value: unknown): string {
 }
 
 function jsonSafe(_key: string, value: unknown): unknown {
+  if (value instanceof MsgpackExtension) return { $ext: value.type, $base64: Buffer.from(value.data).toString('base64') };
   if (value instanceof Uint8Array) return { $base64: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Map) return Object.fromEntries(value);

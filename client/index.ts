@@ -7,4 +7,4 @@ export type { ClientEvents, ClientInfo, ClientState, ConnectionInfo, DroppedNoti
 export type { ClientOptions } from './options.js';
 export { UntrustedBrokerError, type BrokerTrust, type UserIdentity } from './broker-trust.js';
 export { exponentialBackoff, type BackoffOptions, type ReconnectPolicy } from './backoff.js';
-export { ErrorCode, SockbusError, ProtocolError, type Headers, type Sender } from '../protocol/index.js';
+export { ErrorCode, MsgpackExtension, SockbusError, ProtocolError, type Headers, type ResponderCode, type Sender } from '../protocol/index.js';
