@@ -9,7 +9,9 @@ import {
   MessageKind,
   PROTOCOL_VERSION,
   SockbusError,
+  kindName,
   type BrokerMessage,
+  type BrokerStats,
   type EncodableMessage,
   type Welcome,
 } from '../protocol/index.js';
@@ -191,9 +193,11 @@ export class Session {
     await this.request('a ping', (token) => ({ kind: MessageKind.Ping, token }));
   }
 
-  async stats(): Promise<Record<string, unknown>> {
+  async stats(): Promise<BrokerStats> {
     const reply = await this.request('a stats request', (token) => ({ kind: MessageKind.StatsRequest, token }));
-    return reply.kind === MessageKind.Stats ? reply.stats : {};
+    if (reply.kind === MessageKind.Stats) return reply.stats;
+    // A pong for a stats request's token: no stats to give, and an empty map would pass for them.
+    throw new SockbusError(ErrorCode.InvalidMessage, `the broker on ${this.path} answered a stats request with a ${kindName(reply.kind)}`);
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { ErrorAbout, RecoverableCode } from './errors.js';
+import type { BrokerStats } from './stats.js';
 
 /**
  * Every frame holds one msgpack array whose first element is one of these
@@ -218,7 +219,7 @@ export interface StatsRequest {
 export interface Stats {
   kind: typeof MessageKind.Stats;
   token: number;
-  stats: Record<string, unknown>;
+  stats: BrokerStats;
 }
 
 /** What a client may send. */
