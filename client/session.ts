@@ -38,7 +38,13 @@ export interface SessionOptions {
   checkBroker(socket: net.Socket): SockbusError | null;
 }
 
-type Reply = { resolve(message: BrokerMessage): void; reject(error: SockbusError): void; askedAt: number; what: string };
+/** Something asked of the broker (a ping, a stats request) and waiting for its answer. */
+interface Question {
+  resolve(message: BrokerMessage): void;
+  reject(error: SockbusError): void;
+  askedAt: number;
+  what: string;
+}
 
 /**
  * One connection to the broker, from a completed handshake until the socket
@@ -48,7 +54,7 @@ export class Session {
   /** Settles, never rejects, with why the session ended. */
   readonly closed: Promise<SockbusError>;
   private readonly writer: FrameBatcher;
-  private readonly replies = new Map<number, Reply>();
+  private readonly unanswered = new Map<number, Question>();
   private nextToken = 1;
   private closeReason: SockbusError | null = null;
   private markClosed!: (reason: SockbusError) => void;
@@ -72,8 +78,8 @@ export class Session {
       ping: () => this.send(encodeBody({ kind: MessageKind.Ping, token: 0 })),
       onTimeout: (silentMs) =>
         this.abort(new SockbusError(ErrorCode.BrokerUnresponsive, `the broker on ${this.path} did not answer for ${silentMs} ms; it may be hung`)),
-      // Replies are kept in the order asked, so the first is the oldest.
-      oldestUnanswered: () => this.replies.values().next().value ?? null,
+      // Questions are kept in the order asked, so the first is the oldest.
+      oldestUnanswered: () => this.unanswered.values().next().value ?? null,
       onUnanswered: (what, waitedMs) =>
         this.abort(new SockbusError(ErrorCode.BrokerUnresponsive, `the broker on ${this.path} left ${what} unanswered for ${waitedMs} ms; it may be hung`)),
     });
@@ -257,16 +263,16 @@ export class Session {
     if (this.closeReason) return Promise.reject(this.closeReason);
     const token = this.nextToken++;
     return new Promise((resolve, reject) => {
-      this.replies.set(token, { resolve, reject, askedAt: Date.now(), what });
+      this.unanswered.set(token, { resolve, reject, askedAt: Date.now(), what });
       this.send(encodeBody(build(token)));
     });
   }
 
   private receive(message: BrokerMessage, onMessage: (message: BrokerMessage) => void): void {
     if (message.kind === MessageKind.Pong || message.kind === MessageKind.Stats) {
-      const reply = this.replies.get(message.token);
-      this.replies.delete(message.token);
-      reply?.resolve(message);
+      const question = this.unanswered.get(message.token);
+      this.unanswered.delete(message.token);
+      question?.resolve(message);
       return;
     }
     if (message.kind === MessageKind.Ping) {
@@ -279,8 +285,8 @@ export class Session {
   private onClose(): void {
     this.heartbeat.stop();
     const reason = (this.closeReason ??= new SockbusError(ErrorCode.ConnectionClosed, `the broker on ${this.path} closed the connection`));
-    for (const reply of this.replies.values()) reply.reject(reason);
-    this.replies.clear();
+    for (const question of this.unanswered.values()) question.reject(reason);
+    this.unanswered.clear();
     this.markClosed(reason);
   }
 }

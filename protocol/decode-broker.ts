@@ -1,5 +1,5 @@
 import { ErrorCode, ProtocolError, type ErrorAbout } from './errors.js';
-import { kindName, MessageKind, type BrokerMessage, type Delivery, type DeliveryInfo, type ErrorMessage, type Headers, type Reply, type ReplyError, type Sender, type Welcome } from './kinds.js';
+import { kindName, MessageKind, type BrokerMessage, type Delivery, type DeliveryInfo, type ErrorMessage, type Headers, type ReplyDelivery, type ReplyError, type Sender, type Welcome } from './kinds.js';
 import { unpackValue } from './msgpack.js';
 import type { BrokerStats } from './stats.js';
 
@@ -35,7 +35,7 @@ export function decodeBrokerMessage(body: Buffer): BrokerMessage | null {
     case MessageKind.Reply: {
       const headers = fields[3];
       const error = optionalMap(fields, 4, 'reply error');
-      const reply: Reply = {
+      const reply: ReplyDelivery = {
         kind,
         requestId: field(fields, 1, 'id', 'reply'),
         data: fields[2],

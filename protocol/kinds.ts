@@ -165,8 +165,8 @@ export interface RespondFrame {
   refusal: Refusal | null;
 }
 
-/** The answer to a request, to the client that made it. */
-export interface Reply {
+/** A reply (kind 15) as its requester receives it: the answer to a request. */
+export interface ReplyDelivery {
   kind: typeof MessageKind.Reply;
   requestId: number;
   data: unknown;
@@ -225,7 +225,7 @@ export interface Stats {
 /** What a client may send. */
 export type ClientMessage = Hello | PublishFrame | Subscribe | Unsubscribe | Ping | Pong | StatsRequest | RespondFrame | GoingAway;
 /** What a broker may send. */
-export type BrokerMessage = Welcome | Delivery | Ping | Pong | ErrorMessage | GoingAway | Dropped | Stats | Reply | Subscribed;
+export type BrokerMessage = Welcome | Delivery | Ping | Pong | ErrorMessage | GoingAway | Dropped | Stats | ReplyDelivery | Subscribed;
 
 export function kindName(kind: number): string {
   for (const [name, value] of Object.entries(MessageKind)) {
