@@ -41,6 +41,7 @@ export class Outbound {
       write: (bytes) => {
         if (!socket.destroyed && socket.writable) socket.write(bytes, this.settle);
       },
+      heldBytes: () => socket.writableLength,
       schedule: (flush) => process.nextTick(flush),
     });
     socket.on('drain', () => this.reportDrops());
@@ -49,7 +50,7 @@ export class Outbound {
 
   /** Bytes queued for this connection and not yet taken by the kernel. */
   get pendingBytes(): number {
-    return this.batcher.bufferedBytes + this.socket.writableLength;
+    return this.batcher.pendingBytes;
   }
 
   /** The largest control body that may be queued now. */

@@ -155,7 +155,7 @@ export class Session {
 
   /** Bytes written but not yet taken by the kernel. */
   get pendingBytes(): number {
-    return this.writer.bufferedBytes + this.socket.writableLength;
+    return this.writer.pendingBytes;
   }
 
   /** False once the session is ending; new publishes then belong to the next session. */
@@ -293,7 +293,7 @@ export class Session {
 
 /** Writes of one tick go out together, at the end of the current microtask. */
 function socketBatcher(socket: net.Socket): FrameBatcher {
-  return new FrameBatcher({ write: (bytes) => socket.write(bytes), schedule: queueMicrotask });
+  return new FrameBatcher({ write: (bytes) => socket.write(bytes), heldBytes: () => socket.writableLength, schedule: queueMicrotask });
 }
 
 function connectError(path: string, error: NodeJS.ErrnoException): SockbusError {
