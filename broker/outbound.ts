@@ -8,7 +8,7 @@ import type { BrokerLimits } from './options.js';
  * message bound: they are never dropped, but a peer that sends pings and
  * never reads the answers is cut off once they pass this too.
  */
-const CONTROL_ALLOWANCE_BYTES = 64 * 1024;
+export const CONTROL_ALLOWANCE_BYTES = 64 * 1024;
 
 export interface OutboundEvents {
   /** A message for this connection was discarded because its buffer, or its user's memory share, was full. */
@@ -93,13 +93,11 @@ export class Outbound {
 
   /** Queues a control message body, which is never dropped. */
   sendControl(body: Uint8Array): void {
-    if (this.pendingBytes + FRAME_HEADER_BYTES + body.length > this.limits.maxPendingBytes + CONTROL_ALLOWANCE_BYTES) {
+    if (body.length > this.controlRoomBytes) {
       this.events.onOverflow('outbound buffer is full and the client does not read its replies');
       return;
     }
-    // Never refused for the share (answers and notices must get through), but counted in it.
-    this.batcher.append(body);
-    this.charge(FRAME_HEADER_BYTES + body.length);
+    this.queueControl(body);
   }
 
   /**
@@ -108,7 +106,11 @@ export class Outbound {
    * is no room, the peer that does not read loses the frame, not the broker.
    */
   sendFinal(body: Uint8Array): void {
-    if (this.pendingBytes + FRAME_HEADER_BYTES + body.length > this.limits.maxPendingBytes + CONTROL_ALLOWANCE_BYTES) return;
+    if (body.length <= this.controlRoomBytes) this.queueControl(body);
+  }
+
+  /** Never refused for the share (answers and notices must get through), but counted in it. */
+  private queueControl(body: Uint8Array): void {
     this.batcher.append(body);
     this.charge(FRAME_HEADER_BYTES + body.length);
   }
