@@ -30,6 +30,17 @@ export class Outbound {
   private charged = 0;
   /** Runs when the socket took a write: one function for every write, not a closure each. */
   private readonly settle = () => this.recharge();
+  private noticeScheduled = false;
+  /**
+   * Runs after the batch of the tick that dropped was handed to the socket.
+   * A socket that backed up says what was lost on 'drain'; one that did not
+   * (a burst smaller than its buffer, or a drop for the user's share on an
+   * idle connection) never drains, and would never have said.
+   */
+  private readonly noticeAfterBatch = () => {
+    this.noticeScheduled = false;
+    if (!this.socket.writableNeedDrain) this.reportDrops();
+  };
 
   constructor(
     private readonly socket: net.Socket,
@@ -74,15 +85,21 @@ export class Outbound {
     }
     if (short === 'share') {
       // The user's clients together hold their whole share: theirs drop, nobody else's.
-      this.droppedSinceNotice++;
-      this.events.onDrop(true);
+      this.drop(true);
     } else if (this.limits.slowConsumer === 'disconnect') {
       this.events.onOverflow(`outbound buffer of ${this.limits.maxPendingBytes} bytes is full: the client does not read fast enough`);
     } else {
-      this.droppedSinceNotice++;
-      this.events.onDrop(false);
+      this.drop(false);
     }
     return false;
+  }
+
+  private drop(becauseOfShare: boolean): void {
+    this.droppedSinceNotice++;
+    this.events.onDrop(becauseOfShare);
+    if (this.noticeScheduled) return;
+    this.noticeScheduled = true;
+    process.nextTick(this.noticeAfterBatch);
   }
 
   /** What a frame of this size does not fit now: this connection's buffer, its user's memory share, or nothing (null). */

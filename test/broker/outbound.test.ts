@@ -64,7 +64,7 @@ describe('Outbound: the slow-consumer policy', () => {
     expect(outbound.hasRoomFor(delivery(0).bodyBytes)).toBe(false);
     expect(events).toEqual({ drops: Array(10 - fit).fill(false), overflows: [] });
     await peer.waitForCount(fit);
-    expect(peer.received.map(dataOf)).toEqual(taken.map(String));
+    expect(peer.received.slice(0, fit).map(dataOf)).toEqual(taken.map(String));
     // The kernel took it all: the buffer is empty and has room again.
     await waitFor(() => outbound.pendingBytes === 0, 'the socket to take the batch');
     expect(outbound.hasRoomFor(delivery(0).bodyBytes)).toBe(true);
@@ -171,5 +171,26 @@ describe('Outbound: the slow-consumer policy', () => {
     sendMany(outbound, 1);
     await peer.waitForCount(taken.length + 2);
     expect(peer.received.filter((message) => message.kind === MessageKind.Dropped)).toHaveLength(1);
+  });
+
+  it('reports a loss even when the socket never backs up: the notice follows what was kept, in the next batch', async () => {
+    // A burst too small to fill the kernel's buffer: no 'drain' ever comes.
+    const limits = limitsOf(['--max-pending', '4096']);
+    const { outbound, peer } = await outboundOn(limits);
+    const kept = sendMany(outbound, 10).length;
+    await peer.waitForCount(kept + 1, 'what was kept and the notice');
+    expect(peer.received.slice(kept)).toEqual([{ kind: MessageKind.Dropped, count: 10 - kept }]);
+  });
+
+  it("reports a loss to the user's memory share on a connection whose own socket is idle", async () => {
+    const limits = limitsOf(['--max-pending', '64KiB', '--max-memory-per-uid', '8KiB']);
+    const full = await outboundOn(limits);
+    const idle = await outboundOn(limits, full.account);
+    full.peer.stopReading();
+    sendMany(full.outbound, 20);
+    // In this tick the first one's batch holds the whole share; the idle one has nothing queued.
+    expect(sendMany(idle.outbound, 3)).toEqual([]);
+    await idle.peer.waitForCount(1, 'the notice');
+    expect(idle.peer.received).toEqual([{ kind: MessageKind.Dropped, count: 3 }]);
   });
 });
