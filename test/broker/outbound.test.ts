@@ -3,7 +3,7 @@ import { Logger } from '../../broker/log.js';
 import { MemoryBudget, type MemoryAccount } from '../../broker/memory-budget.js';
 import { parseBrokerArguments, type BrokerLimits } from '../../broker/options.js';
 import { CONTROL_ALLOWANCE_BYTES, Outbound } from '../../broker/outbound.js';
-import { BrokerEventMessage, encodeBody, FRAME_HEADER_BYTES, MessageKind, partsLength } from '../../protocol/index.js';
+import { BrokerEventMessage, encodeBody, FRAME_HEADER_BYTES, MessageKind, partsLength, type BrokerMessage, type Delivery } from '../../protocol/index.js';
 import { socketPair } from '../helpers/socket-pair.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -49,7 +49,7 @@ function sendMany(outbound: Outbound, count: number, payloadBytes?: number): num
   return taken;
 }
 
-const dataOf = (message: { kind: number }) => (message as { data: string }).data.split(':')[0];
+const dataOf = (message: BrokerMessage) => String((message as Delivery).data).split(':')[0];
 
 describe('Outbound: the slow-consumer policy', () => {
   it('drop: keeps what fits the buffer, drops and counts the rest, and the peer gets exactly what was kept', async () => {

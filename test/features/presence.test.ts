@@ -1,20 +1,14 @@
 import { userInfo } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import type { Message } from '../../client/index.js';
+import type { ClientIdentity, Message } from '../../client/index.js';
 import { MessageKind } from '../../protocol/index.js';
 import { startBroker, startCli } from '../helpers/broker.js';
 import { collect, connectClient } from '../helpers/clients.js';
 import { RawConnection } from '../helpers/raw-connection.js';
 import { waitFor } from '../helpers/wait.js';
 
-interface Presence {
-  id: number;
-  name: string;
-  uid?: number;
-  user?: string;
-  pid?: number;
-  reason?: string;
-}
+/** The data of `$SYS.client.connected`, and of `.disconnected` with its reason (PROTOCOL.md §3.15). */
+type Presence = ClientIdentity & { reason?: string };
 
 async function presenceEvents(socketPath: string): Promise<Message<Presence>[]> {
   const host = await connectClient(socketPath, { name: 'host' });
