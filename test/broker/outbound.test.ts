@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Logger } from '../../broker/log.js';
 import { MemoryBudget, type MemoryAccount } from '../../broker/memory-budget.js';
-import { parseBrokerArguments, type BrokerLimits } from '../../broker/options.js';
+import type { BrokerLimits } from '../../broker/options.js';
 import { CONTROL_ALLOWANCE_BYTES, Outbound } from '../../broker/outbound.js';
 import { BrokerEventMessage, encodeBody, FRAME_HEADER_BYTES, MessageKind, partsLength, type BrokerMessage, type Delivery } from '../../protocol/index.js';
+import { brokerLimits } from '../helpers/limits.js';
 import { socketPair } from '../helpers/socket-pair.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -13,12 +14,6 @@ import { waitFor } from '../helpers/wait.js';
  * Frames queued in one tick wait in the batch, so what fits is decided
  * synchronously and exactly.
  */
-
-function limitsOf(args: string[]): BrokerLimits {
-  const parsed = parseBrokerArguments(args, {});
-  if (parsed.action !== 'run') throw new Error(`not a run: ${args.join(' ')}`);
-  return parsed.options.limits;
-}
 
 /** A delivery body as the broker builds it, `bodyBytes` long at least. */
 function delivery(index: number, payloadBytes = 1000) {
@@ -53,7 +48,7 @@ const dataOf = (message: BrokerMessage) => String((message as Delivery).data).sp
 
 describe('Outbound: the slow-consumer policy', () => {
   it('drop: keeps what fits the buffer, drops and counts the rest, and the peer gets exactly what was kept', async () => {
-    const limits = limitsOf(['--max-pending', '4096']);
+    const limits = brokerLimits(['--max-pending', '4096']);
     const { outbound, peer, events } = await outboundOn(limits);
     const frameBytes = FRAME_HEADER_BYTES + delivery(0).bodyBytes;
     const fit = Math.floor(4096 / frameBytes);
@@ -71,7 +66,7 @@ describe('Outbound: the slow-consumer policy', () => {
   });
 
   it('disconnect: the first message that does not fit asks for the connection to end, and nothing is counted as dropped', async () => {
-    const limits = limitsOf(['--max-pending', '4096', '--slow-consumer', 'disconnect']);
+    const limits = brokerLimits(['--max-pending', '4096', '--slow-consumer', 'disconnect']);
     const { outbound, events } = await outboundOn(limits);
     const fit = Math.floor(4096 / (FRAME_HEADER_BYTES + delivery(0).bodyBytes));
     expect(sendMany(outbound, fit + 2)).toHaveLength(fit);
@@ -83,7 +78,7 @@ describe('Outbound: the slow-consumer policy', () => {
 
   it("the user's memory share: its connections together drop once they hold it, other users are not held back, and reading frees it", async () => {
     // A share smaller than one connection's buffer: the share is what runs out.
-    const limits = limitsOf(['--max-pending', '64KiB', '--max-memory-per-uid', '8KiB']);
+    const limits = brokerLimits(['--max-pending', '64KiB', '--max-memory-per-uid', '8KiB']);
     const first = await outboundOn(limits);
     const second = await outboundOn(limits, first.account);
     const other = await outboundOn(limits, first.budget.accountFor(1001, 'uid 1001', 'bob'));
@@ -107,7 +102,7 @@ describe('Outbound: the slow-consumer policy', () => {
   });
 
   it('control frames pass the message bound by the control allowance and no further; a final frame without room is lost silently', async () => {
-    const limits = limitsOf(['--max-pending', '4096']);
+    const limits = brokerLimits(['--max-pending', '4096']);
     const { outbound, peer, events } = await outboundOn(limits);
     peer.stopReading();
     const kept = sendMany(outbound, 10).length;
@@ -140,7 +135,7 @@ describe('Outbound: the slow-consumer policy', () => {
   });
 
   it('control frames are never dropped for the share, but are counted in it', async () => {
-    const limits = limitsOf(['--max-pending', '64KiB', '--max-memory-per-uid', '4KiB']);
+    const limits = brokerLimits(['--max-pending', '64KiB', '--max-memory-per-uid', '4KiB']);
     const { outbound, peer, events, account } = await outboundOn(limits);
     peer.stopReading();
     sendMany(outbound, 10);
@@ -154,7 +149,7 @@ describe('Outbound: the slow-consumer policy', () => {
 
   it('tells the peer how many it lost in one dropped notice, once the socket drained, after what was kept', async () => {
     // A buffer larger than the kernel's, so the socket itself backs up and drains.
-    const limits = limitsOf(['--max-pending', '1MiB']);
+    const limits = brokerLimits(['--max-pending', '1MiB']);
     const { outbound, peer, events } = await outboundOn(limits);
     peer.stopReading();
     const taken = sendMany(outbound, 2000, 1000);
@@ -175,7 +170,7 @@ describe('Outbound: the slow-consumer policy', () => {
 
   it('reports a loss even when the socket never backs up: the notice follows what was kept, in the next batch', async () => {
     // A burst too small to fill the kernel's buffer: no 'drain' ever comes.
-    const limits = limitsOf(['--max-pending', '4096']);
+    const limits = brokerLimits(['--max-pending', '4096']);
     const { outbound, peer } = await outboundOn(limits);
     const kept = sendMany(outbound, 10).length;
     await peer.waitForCount(kept + 1, 'what was kept and the notice');
@@ -183,7 +178,7 @@ describe('Outbound: the slow-consumer policy', () => {
   });
 
   it("reports a loss to the user's memory share on a connection whose own socket is idle", async () => {
-    const limits = limitsOf(['--max-pending', '64KiB', '--max-memory-per-uid', '8KiB']);
+    const limits = brokerLimits(['--max-pending', '64KiB', '--max-memory-per-uid', '8KiB']);
     const full = await outboundOn(limits);
     const idle = await outboundOn(limits, full.account);
     full.peer.stopReading();

@@ -3,7 +3,6 @@ import { AccessPolicy } from '../../broker/access-policy.js';
 import { Connection, type ConnectionHost } from '../../broker/connection.js';
 import { Logger } from '../../broker/log.js';
 import { MemoryBudget } from '../../broker/memory-budget.js';
-import { parseBrokerArguments, type BrokerLimits } from '../../broker/options.js';
 import { Router } from '../../broker/router.js';
 import { BrokerCounters } from '../../broker/stats.js';
 import {
@@ -16,6 +15,7 @@ import {
   type PublishFrame,
   PublishedMessage,
 } from '../../protocol/index.js';
+import { brokerLimits } from '../helpers/limits.js';
 import { socketPair, type Peer } from '../helpers/socket-pair.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -26,14 +26,8 @@ import { waitFor } from '../helpers/wait.js';
  * frames come from the peers, so `handle` is never called.
  */
 
-function limitsOf(args: string[]): BrokerLimits {
-  const parsed = parseBrokerArguments(args, {});
-  if (parsed.action !== 'run') throw new Error(`not a run: ${args.join(' ')}`);
-  return parsed.options.limits;
-}
-
 function brokerSide(args: string[] = []) {
-  const limits = limitsOf(args);
+  const limits = brokerLimits(args);
   const log = new Logger('warn', () => undefined);
   const host: ConnectionHost = {
     limits,
@@ -55,11 +49,17 @@ function brokerSide(args: string[] = []) {
     connection.open({ kind: MessageKind.Hello, version: 2, name, noEcho: options.noEcho ?? false });
     return { connection, peer };
   }
+  /** One open connection per name, in order. */
+  async function connections<const Names extends readonly string[]>(...names: Names) {
+    const opened: Array<Awaited<ReturnType<typeof connection>>> = [];
+    for (const name of names) opened.push(await connection(name));
+    return opened as { [Index in keyof Names]: Awaited<ReturnType<typeof connection>> };
+  }
   /** Subscribes as the broker does: the router's entry, kept in the connection's own set. */
   function subscribe(connection: Connection, subscriptionId: number, pattern: string, queue?: string): void {
     connection.subscriptions.add(subscriptionId, router.add(connection, subscriptionId, pattern, queue));
   }
-  return { router, connection, subscribe, host };
+  return { router, connection, connections, subscribe, host };
 }
 
 const event = (topic: string, data: unknown) => new BrokerEventMessage(topic, data, undefined);
@@ -80,9 +80,7 @@ async function settle(peers: Peer[], counts: number[]): Promise<void> {
 describe('Router', () => {
   it('delivers a message once per connection, however many of its subscriptions match, with no subscription id', async () => {
     const side = await brokerSide();
-    const a = await side.connection('a');
-    const b = await side.connection('b');
-    const c = await side.connection('c');
+    const [a, b, c] = await side.connections('a', 'b', 'c');
     side.subscribe(a.connection, 1, 'app.>');
     side.subscribe(a.connection, 2, 'app.*');
     side.subscribe(a.connection, 3, 'app.saved');
@@ -100,7 +98,7 @@ describe('Router', () => {
 
   it('gives a queue group each message once, round robin over its members, beside every plain subscriber', async () => {
     const side = await brokerSide();
-    const members = [await side.connection('m1'), await side.connection('m2'), await side.connection('m3')];
+    const members = await side.connections('m1', 'm2', 'm3');
     const watcher = await side.connection('watcher');
     const other = await side.connection('other-group');
     members.forEach((member, index) => side.subscribe(member.connection, 10 + index, 'jobs.*', 'workers'));
@@ -122,7 +120,7 @@ describe('Router', () => {
 
   it('passes over members without room; when none has room, the one whose turn it was gets it and its policy drops it', async () => {
     const side = await brokerSide(['--max-pending', '4096']);
-    const members = [await side.connection('m1'), await side.connection('m2'), await side.connection('m3')];
+    const members = await side.connections('m1', 'm2', 'm3');
     members.forEach((member, index) => side.subscribe(member.connection, index + 1, 'work', 'g'));
     const big = 'x'.repeat(3000);
     // Fill m1 and m2 within this tick: their batches hold a frame each that leaves no room for another.
@@ -169,9 +167,7 @@ describe('Router', () => {
 
   it('sends a request to one subscription per connection, the lowest matching id, with its reply address', async () => {
     const side = await brokerSide();
-    const a = await side.connection('a');
-    const b = await side.connection('b');
-    const c = await side.connection('c');
+    const [a, b, c] = await side.connections('a', 'b', 'c');
     side.subscribe(a.connection, 1, 'other.>'); // lower, but does not match
     side.subscribe(a.connection, 9, 'svc.echo');
     side.subscribe(a.connection, 3, 'svc.>');
