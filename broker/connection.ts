@@ -1,26 +1,13 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import {
-  type SenderStamp,
-  decodeClientMessage,
-  encodeBody,
-  FRAME_HEADER_BYTES,
-  ErrorCode,
-  FrameDecoder,
-  MessageKind,
-  ProtocolError,
-  type ClientMessage,
-  type ErrorAbout,
-  type Hello,
-  type Refusal,
-} from '../protocol/index.js';
+import { decodeClientMessage, encodeBody, FRAME_HEADER_BYTES, ErrorCode, FrameDecoder, Keepalive, MessageKind, ProtocolError, type ClientMessage, type ErrorAbout, type Hello, type Refusal } from '../protocol/index.js';
+import { type SenderStamp } from './delivery.js';
 import type { PeerAccess } from './access-policy.js';
 import type { PeerCredentials } from './credentials.js';
 import type { Logger } from './log.js';
 import { CONNECTION_COST_BYTES, type MemoryAccount } from './memory-budget.js';
 import type { BrokerLimits } from './options.js';
 import { Outbound } from './outbound.js';
-import { SubscriptionSet } from './subscription-set.js';
 import { BrokerCounters, ConnectionCounters } from './stats.js';
 
 /** Who is on a connection, decided once when it is accepted. */
@@ -58,10 +45,7 @@ const NO_GOODBYE = 'the connection ended without a goodbye (the client exited or
  */
 export class Connection {
   private lifecycle: ConnectionState = 'handshake';
-  name = '';
-  noEcho = false;
-  /** Subscriptions by the id the client gave them. */
-  readonly subscriptions = new SubscriptionSet();
+  private hello: { name: string; noEcho: boolean } = { name: '', noEcho: false };
   /** Why the connection ended, for the presence event; set by whoever ends it first. */
   private endReason: string | null = null;
   /** Set once its arrival was announced on `$SYS.client.connected`, so its departure is too. */
@@ -81,7 +65,8 @@ export class Connection {
   private markClosed!: () => void;
   private readonly decoder: FrameDecoder;
   private readonly outbound: Outbound;
-  private lastReceivedAt = Date.now();
+  /** Pings a silent client once, then gives it up: the rule the client applies to the broker too. */
+  private readonly keepalive: Keepalive;
   /** When the frame now being received started arriving; 0 between frames. */
   private partialFrameSince = 0;
   /** Frames completed so far, to tell when a new frame started within one read. */
@@ -89,7 +74,6 @@ export class Connection {
   /** When this connection's current turn at the event loop began. */
   private turnStartedAt = 0;
   private turnOver = false;
-  private keepalivePingSent = false;
   private closeTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -106,6 +90,7 @@ export class Connection {
     this.account.connections++;
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     this.decoder = new FrameDecoder(host.limits.maxFrameBytes, (body) => this.receiveFrame(body));
+    this.keepalive = new Keepalive(host.limits.keepaliveMs, host.limits.keepaliveMs, this.connectedAt);
     this.outbound = new Outbound(socket, host.limits, this.account, {
       onDrop: (becauseOfShare) => {
         this.counters.dropped++;
@@ -122,6 +107,16 @@ export class Connection {
       this.endReason ??= crashed ? NO_GOODBYE : `connection error: ${error.message}`;
     });
     socket.on('close', () => this.onClosed());
+  }
+
+  /** The name its hello gave, shown in stats and logs. */
+  get name(): string {
+    return this.hello.name;
+  }
+
+  /** Whether its hello asked not to receive its own publishes. */
+  get noEcho(): boolean {
+    return this.hello.noEcho;
   }
 
   get state(): ConnectionState {
@@ -156,8 +151,7 @@ export class Connection {
 
   /** Takes the client's hello: its name and options. The connection is then open for traffic. */
   open(hello: Hello): void {
-    this.name = hello.name ?? '';
-    this.noEcho = hello.noEcho ?? false;
+    this.hello = { name: hello.name ?? '', noEcho: hello.noEcho ?? false };
     this.account.charge(Buffer.byteLength(this.name));
     this.lifecycle = 'open';
   }
@@ -267,30 +261,27 @@ export class Connection {
     if (this.partialFrameSince && now - this.partialFrameSince > limits.frameTimeoutMs) {
       return this.closeWithError(new ProtocolError(ErrorCode.Timeout, `a frame was still incomplete ${limits.frameTimeoutMs} ms after it started`));
     }
-    const silence = now - this.lastReceivedAt;
-    if (silence > 2 * limits.keepaliveMs) {
+    const verdict = this.keepalive.check(now);
+    if (verdict === 'gone') {
       return this.closeWithError(new ProtocolError(ErrorCode.Timeout, `no answer to a keepalive ping within ${limits.keepaliveMs} ms`));
     }
-    if (silence > limits.keepaliveMs && !this.keepalivePingSent && this.state === 'open') {
-      this.keepalivePingSent = true;
-      this.send(encodeBody({ kind: MessageKind.Ping, token: 0 }));
-    }
+    if (verdict === 'ping' && this.state === 'open') this.send(encodeBody({ kind: MessageKind.Ping, token: 0 }));
   }
 
   private receiveBytes(chunk: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.turnStartedAt = performance.now();
     this.host.counters.bytesIn += chunk.length;
-    this.lastReceivedAt = Date.now();
-    this.keepalivePingSent = false;
+    const now = Date.now();
+    this.keepalive.heard(now);
     const framesBefore = this.framesReceived;
     try {
       this.decoder.push(chunk);
     } catch (error) {
-      this.reject(error);
+      this.closeOnThrown(error);
       return;
     }
-    this.restartFrameClock(framesBefore, this.lastReceivedAt);
+    this.restartFrameClock(framesBefore, now);
   }
 
   /**
@@ -310,7 +301,7 @@ export class Connection {
     try {
       this.host.handle(this, decodeClientMessage(body));
     } catch (error) {
-      this.reject(error);
+      this.closeOnThrown(error);
     }
     if (this.turnOver || (this.framesReceived & TURN_CHECK_EVERY) === 0) this.checkTurn();
   }
@@ -343,13 +334,14 @@ export class Connection {
     try {
       this.decoder.resume();
     } catch (error) {
-      this.reject(error);
+      this.closeOnThrown(error);
       return;
     }
     this.restartFrameClock(framesBefore, Date.now());
   }
 
-  private reject(error: unknown): void {
+  /** What a frame threw closes the connection: a ProtocolError as the client's fault, anything else as ours. */
+  private closeOnThrown(error: unknown): void {
     if (!(error instanceof ProtocolError)) {
       // A bug of ours, not the client's: say so to the client and keep the broker up.
       this.host.log.error(`${this.description}: internal error: ${(error as Error).stack ?? String(error)}`);

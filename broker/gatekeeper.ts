@@ -1,5 +1,6 @@
 import type net from 'node:net';
-import { ErrorCode, mebibytes, ProtocolError, SenderStamp, SockbusError, type Sender } from '../protocol/index.js';
+import { ErrorCode, mebibytes, ProtocolError, SockbusError, type Sender } from '../protocol/index.js';
+import { SenderStamp } from './delivery.js';
 import { AccessPolicy, type PeerAccess } from './access-policy.js';
 import type { Connection, PeerIdentity } from './connection.js';
 import { CONNECTION_COST_BYTES, type MemoryBudget } from './memory-budget.js';

@@ -21,7 +21,9 @@ import {
 } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import type { BrokerLimits } from './options.js';
+import type { RequestRefusal } from './request-routing.js';
 import { subscriptionRefusal } from './subscription-limits.js';
+import type { SubscriptionSet } from './subscription-set.js';
 
 /** What the handlers need from the broker. */
 export interface HandlerContext {
@@ -35,9 +37,11 @@ export interface HandlerContext {
   publish(publish: PublishFrame, from: Connection): void;
   request(publish: PublishFrame & { requestId: number }, from: Connection): void;
   /** Answers a request with the broker's own error, as a reply for its id. */
-  refuseRequest(requester: Connection, requestId: number, refusal: { code: ErrorCode; message: string }): void;
+  refuseRequest(requester: Connection, requestId: number, refusal: RequestRefusal): void;
   respond(respond: RespondFrame, from: Connection): void;
   subscribe(connection: Connection, subscribe: Subscribe & { pattern: string }): void;
+  /** What a connection holds now. */
+  subscriptionsOf(connection: Connection): Readonly<SubscriptionSet>;
   unsubscribe(connection: Connection, subscriptionId: number): void;
   /** Answers a stats request, at the asker's user's rate. */
   stats(asker: Connection, token: number): void;
@@ -136,7 +140,7 @@ function publishFrameRefusal(connection: Connection, publish: PublishFrame): Ref
 /** Answers every subscribe with exactly one of: subscribed, a refusal naming the id, or SUBSCRIPTION_ID_IN_USE (PROTOCOL.md §3.4). */
 function handleSubscribe(context: HandlerContext, connection: Connection, subscribe: Subscribe): void {
   const { subscriptionId } = subscribe;
-  if (connection.subscriptions.has(subscriptionId)) {
+  if (context.subscriptionsOf(connection).has(subscriptionId)) {
     const message = `subscription id ${subscriptionId} is already in use on this connection; that subscription stays as it was`;
     return connection.refuseFrame({ code: ErrorCode.SubscriptionIdInUse, message }, { kind: MessageKind.Subscribe, inUse: subscriptionId });
   }
@@ -154,7 +158,7 @@ function subscribeRefusal(context: HandlerContext, connection: Connection, { pat
   if (problem) return { code: ErrorCode.InvalidPattern, message: problem };
   const queueProblem = queue === undefined ? null : queueNameProblem(queue);
   if (queueProblem) return { code: ErrorCode.InvalidQueue, message: queueProblem };
-  const limit = subscriptionRefusal(connection, pattern, queue, context.limits);
+  const limit = subscriptionRefusal(connection, context.subscriptionsOf(connection), pattern, queue, context.limits);
   if (limit) return limit;
   const denial = connection.access.subscribeRefusal(pattern) ?? (queue === undefined ? null : connection.access.queueRefusal(queue));
   return denial ? { code: ErrorCode.AccessDenied, message: denial } : null;
@@ -162,6 +166,6 @@ function subscribeRefusal(context: HandlerContext, connection: Connection, { pat
 
 function handleUnsubscribe(context: HandlerContext, connection: Connection, unsubscribe: Unsubscribe): void {
   // Unknown ids are ignored: unsubscribing twice is harmless, as in NATS.
-  if (!connection.subscriptions.has(unsubscribe.subscriptionId)) return;
+  if (!context.subscriptionsOf(connection).has(unsubscribe.subscriptionId)) return;
   context.unsubscribe(connection, unsubscribe.subscriptionId);
 }

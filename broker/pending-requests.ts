@@ -49,16 +49,18 @@ export class PendingRequests {
   }
 
   /**
-   * Starts a request and returns its reply address, or null when the
-   * requester already has as many awaiting an answer as allowed. A request
-   * id still pending is replaced.
+   * Starts a request and returns its reply address, or why it cannot: the
+   * requester already has as many awaiting an answer as allowed, or its
+   * user is at its memory share (the request is charged to it here). A
+   * request id still pending is replaced.
    */
-  open(requesterId: number, requestId: number, account: MemoryAccount, now: number): { address: string; request: PendingRequest } | null {
+  open(requesterId: number, requestId: number, account: MemoryAccount, now: number): { address: string; request: PendingRequest } | 'too-many' | 'over-share' {
+    if (!account.hasRoomFor(REQUEST_COST_BYTES)) return 'over-share';
     let own = this.byRequester.get(requesterId);
     if (!own) this.byRequester.set(requesterId, (own = new Map()));
     const previous = own.get(requestId);
     if (previous !== undefined) this.close(previous);
-    else if (own.size >= this.maxPerRequester) return null;
+    else if (own.size >= this.maxPerRequester) return 'too-many';
     const address = this.newAddress();
     const request: PendingRequest = { requesterId, requestId, responders: new Set(), expiresAt: now + this.lifetimeMs, account };
     account.charge(REQUEST_COST_BYTES);

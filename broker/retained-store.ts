@@ -1,4 +1,5 @@
-import { SINGLE_WILDCARD, TAIL_WILDCARD, type KeptValue } from '../protocol/index.js';
+import { SINGLE_WILDCARD, TAIL_WILDCARD } from '../protocol/index.js';
+import { type KeptValue } from './delivery.js';
 import { RetainedIndex } from './retained-index.js';
 
 export interface RetainedLimits {

@@ -1,4 +1,6 @@
-import { partsLength, TopicTrie, type OutgoingMessage } from '../protocol/index.js';
+import { TopicTrie } from '../protocol/index.js';
+import { partsLength, retainedParts, type OutgoingMessage } from './delivery.js';
+import type { RetainedEntry } from './retained-store.js';
 import type { Connection } from './connection.js';
 
 /** One subscription of a queue group: the group gets each message once, through one of its members. */
@@ -35,6 +37,9 @@ export class Router {
   private readonly turns = new Map<string, GroupTurn>();
   /** The members matching a topic, split by group; follows the trie's own per-topic cache. */
   private readonly byGroup = new WeakMap<readonly QueueMember[], QueueMember[][]>();
+
+  /** `requestReceiver` names the subscription of a connection a request goes to: the subscriptions' owner knows. */
+  constructor(private readonly requestReceiver: (connection: Connection, topic: string) => number | undefined) {}
 
   /** Subscriptions held, plain and queue. */
   get size(): number {
@@ -75,8 +80,7 @@ export class Router {
       const parts = message.plainParts();
       const bytes = partsLength(parts);
       for (const subscriber of subscribers) {
-        if (subscriber === from && from.noEcho) continue;
-        if (subscriber.withholds(message.topic)) continue;
+        if (!receives(subscriber, from, message.topic)) continue;
         subscriber.deliver(parts, bytes);
         reached?.push(subscriber);
         receivers++;
@@ -92,13 +96,21 @@ export class Router {
     return receivers;
   }
 
+  /** Replays retained values to one new subscription, least recently set first (PROTOCOL.md §3.13). */
+  replay(connection: Connection, subscriptionId: number, values: Iterable<RetainedEntry>): void {
+    for (const value of values) {
+      if (!receives(connection, null, value.topic)) continue;
+      const parts = retainedParts(value, subscriptionId);
+      connection.deliver(parts, partsLength(parts));
+    }
+  }
+
   /** A request reaches one subscription per connection, so it is answered once per connection. */
   private deliverRequest(subscribers: readonly Connection[], message: OutgoingMessage, from: Connection | null, reached?: Connection[]): number {
     let receivers = 0;
     for (const subscriber of subscribers) {
-      if (subscriber === from && from.noEcho) continue;
-      if (subscriber.withholds(message.topic)) continue;
-      const subscriptionId = subscriber.subscriptions.requestReceiver(message.topic);
+      if (!receives(subscriber, from, message.topic)) continue;
+      const subscriptionId = this.requestReceiver(subscriber, message.topic);
       if (subscriptionId === undefined) continue;
       const parts = message.partsFor(subscriptionId);
       subscriber.deliver(parts, partsLength(parts));
@@ -119,8 +131,7 @@ export class Router {
     let fallback: QueueMember | null = null;
     for (let offset = 0; offset < members.length; offset++) {
       const member = members[(start + offset) % members.length]!;
-      if (member.connection === from && from.noEcho) continue;
-      if (member.connection.withholds(message.topic)) continue;
+      if (!receives(member.connection, from, message.topic)) continue;
       const parts = message.partsFor(member.subscriptionId);
       const bytes = partsLength(parts);
       if (member.connection.hasRoomFor(bytes)) {
@@ -150,4 +161,13 @@ export class Router {
     }
     return groups;
   }
+}
+
+/**
+ * The one check every topic delivery passes: not back to a noEcho
+ * publisher, and not a topic the receiver's access policy withholds.
+ */
+function receives(receiver: Connection, from: Connection | null, topic: string): boolean {
+  if (receiver === from && from.noEcho) return false;
+  return !receiver.withholds(topic);
 }

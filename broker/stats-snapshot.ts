@@ -17,6 +17,8 @@ export interface StatsSources {
   readonly connections: ReadonlyMap<number, Connection>;
   readonly memory: MemoryBudget;
   socketPath(): string;
+  /** How many subscriptions one connection holds. */
+  subscriptionsOf(connection: Connection): number;
   socketProblem(): string | null;
   acceptFailures(): number;
   subscriptions(): number;
@@ -42,7 +44,7 @@ export function encodeStats(sources: StatsSources, asker: Connection, token: num
   let listed = Math.min(visible.length, MAX_CLIENTS_LISTED);
   for (;;) {
     const now = Date.now();
-    const clients = visible.slice(0, listed).map((connection) => clientEntry(connection, now));
+    const clients = visible.slice(0, listed).map((connection) => clientEntry(sources, connection, now));
     const body = encodeBody({ kind: MessageKind.Stats, token, stats: { ...stats, clientsTruncated: listed < visible.length, clients } });
     if (body.length <= maxBytes || listed === 0) return body;
     listed = Math.floor(listed / 2);
@@ -112,10 +114,10 @@ function users(sources: StatsSources, seesEveryone: boolean, ownUid: number | un
  * no uid keys at all), then the rest set field by field on that one object,
  * as a spread per row made answers several times dearer.
  */
-function clientEntry(connection: Connection, now: number): ClientEntry {
+function clientEntry(sources: StatsSources, connection: Connection, now: number): ClientEntry {
   const { counters } = connection;
   const row = presenceOf(connection) as ClientEntry;
-  row.subscriptions = connection.subscriptions.size;
+  row.subscriptions = sources.subscriptionsOf(connection);
   row.messagesIn = counters.messagesIn;
   row.messagesOut = counters.messagesOut;
   row.dropped = counters.dropped;

@@ -2,6 +2,7 @@ import { ErrorCode, mebibytes, SINGLE_WILDCARD, TOKEN_SEPARATOR, type Refusal } 
 import type { Connection } from './connection.js';
 import { PATTERN_TOKEN_COST_BYTES, SUBSCRIPTION_COST_BYTES } from './memory-budget.js';
 import type { BrokerLimits } from './options.js';
+import type { SubscriptionSet } from './subscription-set.js';
 
 export type SubscriptionRefusal = Refusal;
 
@@ -18,7 +19,7 @@ export function subscriptionCost(pattern: string): number {
  * at most that many of them replaced by `*`. The byte bounds and the
  * memory share bound what one connection and one user can make it hold.
  */
-export function subscriptionRefusal(connection: Connection, pattern: string, queue: string | undefined, limits: BrokerLimits): SubscriptionRefusal | null {
+export function subscriptionRefusal(connection: Connection, held: Readonly<SubscriptionSet>, pattern: string, queue: string | undefined, limits: BrokerLimits): SubscriptionRefusal | null {
   const tokens = tokenCount(pattern);
   if (tokens > limits.maxPatternTokens) {
     return complex(`pattern ${pattern} has ${tokens} tokens, more than the ${limits.maxPatternTokens} the broker allows (--max-pattern-tokens)`);
@@ -27,11 +28,11 @@ export function subscriptionRefusal(connection: Connection, pattern: string, que
   if (wildcards > limits.maxPatternWildcards) {
     return complex(`pattern ${pattern} has ${wildcards} * wildcards, more than the ${limits.maxPatternWildcards} the broker allows (--max-pattern-wildcards)`);
   }
-  if (connection.subscriptions.size >= limits.maxSubscriptionsPerConnection) {
+  if (held.size >= limits.maxSubscriptionsPerConnection) {
     return tooMany(`this connection already holds ${limits.maxSubscriptionsPerConnection} subscriptions, the most the broker allows (--max-subscriptions)`);
   }
   const bytes = Buffer.byteLength(pattern);
-  if (connection.subscriptions.patternBytes + bytes > limits.maxPatternBytesPerConnection) {
+  if (held.patternBytes + bytes > limits.maxPatternBytesPerConnection) {
     return tooMany(`this connection's patterns would take more than the ${limits.maxPatternBytesPerConnection} bytes the broker allows one connection (--max-pattern-bytes)`);
   }
   const account = connection.account;

@@ -108,6 +108,12 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
   private connectedWaiters: Array<() => void> = [];
   private cancelSleep: (() => void) | null = null;
+  /** Set by close(): the signal the loop acts on. */
+  private closeRequested = false;
+  /** Aborted by close(): a handshake under way gives up at once. */
+  private readonly closing = new AbortController();
+  /** The one loop that owns every transition: connecting, connected, reconnecting, closed. */
+  private readonly loop: Promise<void>;
   private markClosed!: (error: SockbusError | undefined) => void;
   private markStarted!: () => void;
   /** Rejects `started`; a no-op once it has settled. */
@@ -128,10 +134,12 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     });
     // Nobody may be awaiting `started` when a later failure happens; that is not unhandled.
     this.started.catch(() => undefined);
-    this.run().catch(this.failStart);
+    this.loop = this.run().catch(this.failStart);
   }
 
   get state(): ClientState {
+    // close() is a signal the loop acts on; from the caller's side the client is closed at once.
+    if (this.closeRequested) return 'closed';
     return this.stateValue;
   }
 
@@ -228,16 +236,20 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     return (await this.brokerStats()).clients;
   }
 
-  /** Sends what is buffered for a connected broker, then disconnects for good. */
+  /**
+   * Sends what is buffered for a connected broker, then disconnects for
+   * good. It only signals the loop (and ends the session cleanly, goodbye
+   * and confirmation included); the loop makes the transition, and close()
+   * resolves once it has.
+   */
   async close(): Promise<void> {
-    if (this.stateValue === 'closed') return;
-    this.setState('closed');
-    // Closed before the first welcome: whoever awaits `started` learns why instead of waiting forever.
-    this.failStart(new SockbusError(ErrorCode.ClientClosed, 'the client was closed before it connected'));
-    this.cancelSleep?.();
-    await this.session?.end();
-    this.finish(undefined);
-    this.requests.failAll((topic) => new SockbusError(ErrorCode.ClientClosed, `the client was closed before the reply to the request on ${topic} arrived`));
+    if (!this.closeRequested) {
+      this.closeRequested = true;
+      this.closing.abort();
+      this.cancelSleep?.();
+      void this.session?.end();
+    }
+    await this.loop;
   }
 
   reportDropped(count: number): void {
@@ -247,17 +259,11 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   private async run(): Promise<void> {
     let attempt = 0;
     let everConnected = false;
-    while (!this.isClosed()) {
-      let session: Session;
-      try {
-        session = await Session.open({
-          ...this.options,
-          onMessage: (message) => this.receive(message),
-          onUndecodable: (error) => this.skipUndecodable(error),
-          checkBroker: (socket) => this.checkBroker(socket),
-        });
-      } catch (error) {
-        const reason = error as SockbusError;
+    while (!this.closeRequested) {
+      const opened = await this.dial();
+      if (opened === null) break;
+      if (opened instanceof SockbusError) {
+        const reason = opened;
         // Said every time: a user must see that an impostor holds the socket, not only a retry that never succeeds.
         if (everConnected && reason.code === ErrorCode.UntrustedBroker) this.emit('error', reason);
         const failedFile = await socketFileIdentity(this.options.path);
@@ -266,10 +272,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         await this.waitBeforeRetry(delay, failedFile);
         continue;
       }
-      if (this.isClosed()) {
-        session.abort(new SockbusError(ErrorCode.ClientClosed, 'the client was closed'));
-        return;
-      }
+      const session = opened;
       this.attach(session, everConnected);
       everConnected = true;
       const openedAt = Date.now();
@@ -278,10 +281,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       this.reportUnconfirmed(session);
       // A reply can only come back on the connection that sent the request; when
       // close() ended it, that is why the request failed, not a lost connection.
-      if (this.isClosed()) {
-        this.requests.failAll((topic) => new SockbusError(ErrorCode.ClientClosed, `the client was closed before the reply to the request on ${topic} arrived`));
-        return;
-      }
+      if (this.closeRequested) break;
       this.requests.failAll(
         (topic) => new SockbusError(ErrorCode.ConnectionClosed, `the connection to the broker was lost before the reply to the request on ${topic} arrived (${reason.message})`),
       );
@@ -295,6 +295,30 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       if (delay === null) return this.giveUp(reason, true);
       await this.waitBeforeRetry(delay, await socketFileIdentity(this.options.path));
     }
+    this.closeDown();
+  }
+
+  /** A new session, the reason none could be opened, or null when close() came first (a handshake under way is abandoned). */
+  private async dial(): Promise<Session | SockbusError | null> {
+    const opened = await Session.open({
+      ...this.options,
+      onMessage: (message) => this.receive(message),
+      onUndecodable: (error) => this.skipUndecodable(error),
+      checkBroker: (socket) => this.checkBroker(socket),
+      signal: this.closing.signal,
+    }).catch((error: SockbusError) => error);
+    if (!this.closeRequested) return opened;
+    if (opened instanceof Session) opened.abort(new SockbusError(ErrorCode.ClientClosed, 'the client was closed'));
+    return null;
+  }
+
+  /** The transition close() asked for, made by the loop: everything waiting learns why. */
+  private closeDown(): void {
+    this.setState('closed');
+    // Closed before the first welcome: whoever awaits `started` learns why instead of waiting forever.
+    this.failStart(new SockbusError(ErrorCode.ClientClosed, 'the client was closed before it connected'));
+    this.requests.failAll((topic) => new SockbusError(ErrorCode.ClientClosed, `the client was closed before the reply to the request on ${topic} arrived`));
+    this.finish(undefined);
   }
 
   /** Restores subscriptions, then sends the offline queue, in the order they were made. */
@@ -519,9 +543,9 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     this.emit('status', state);
   }
 
-  /** A method rather than a comparison, because close() can change the state across an await. */
+  /** Closed, or asked to close: nothing new is accepted from then on. */
   private isClosed(): boolean {
-    return this.stateValue === 'closed';
+    return this.closeRequested || this.stateValue === 'closed';
   }
 
   private assertOpen(): void {

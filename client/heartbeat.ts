@@ -1,3 +1,5 @@
+import { Keepalive } from '../protocol/index.js';
+
 /** The timer functions a heartbeat uses, injectable so tests can drive time. */
 export interface Clock {
   now(): number;
@@ -44,23 +46,22 @@ export interface HeartbeatOptions {
 export class Heartbeat {
   private readonly clock: Clock;
   private handle: unknown = null;
-  private lastHeard = 0;
-  private pinged = false;
+  private keepalive: Keepalive;
 
   constructor(private readonly options: HeartbeatOptions) {
     this.clock = options.clock ?? systemClock;
+    this.keepalive = new Keepalive(options.intervalMs, options.timeoutMs, this.clock.now());
   }
 
   start(): void {
-    this.lastHeard = this.clock.now();
+    this.keepalive = new Keepalive(this.options.intervalMs, this.options.timeoutMs, this.clock.now());
     const period = Math.max(10, Math.min(this.options.intervalMs, this.options.timeoutMs) / 2);
     this.handle = this.clock.setInterval(() => this.check(), period);
   }
 
   /** Records a sign of life from the peer. */
   heard(): void {
-    this.lastHeard = this.clock.now();
-    this.pinged = false;
+    this.keepalive.heard(this.clock.now());
   }
 
   stop(): void {
@@ -70,23 +71,19 @@ export class Heartbeat {
 
   private check(): void {
     const now = this.clock.now();
-    const limit = this.options.intervalMs + this.options.timeoutMs;
-    const silent = now - this.lastHeard;
+    const verdict = this.keepalive.check(now);
     // Silence first: a silent peer's questions are unanswered too, and silence is the better diagnosis.
-    if (silent >= limit) {
+    if (verdict === 'gone') {
       this.stop();
-      this.options.onTimeout(silent);
+      this.options.onTimeout(this.keepalive.silentFor(now));
       return;
     }
     const unanswered = this.options.oldestUnanswered?.();
-    if (unanswered && now - unanswered.askedAt >= limit) {
+    if (unanswered && now - unanswered.askedAt >= this.options.intervalMs + this.options.timeoutMs) {
       this.stop();
       this.options.onUnanswered?.(unanswered.what, now - unanswered.askedAt);
       return;
     }
-    if (silent >= this.options.intervalMs && !this.pinged) {
-      this.pinged = true;
-      this.options.ping();
-    }
+    if (verdict === 'ping') this.options.ping();
   }
 }

@@ -36,6 +36,8 @@ export interface SessionOptions {
   onUndecodable(error: SockbusError): void;
   /** Why not to talk to the process that accepted the connection, or null; asked before anything is sent. */
   checkBroker(socket: net.Socket): SockbusError | null;
+  /** Gives up the handshake at once when aborted: the client was closed. */
+  signal: AbortSignal;
 }
 
 /** Something asked of the broker (a ping, a stats request) and waiting for its answer. */
@@ -102,6 +104,11 @@ export class Session {
         () => fail(new SockbusError(ErrorCode.BrokerUnresponsive, `the broker on ${options.path} did not answer hello within ${options.handshakeTimeoutMs} ms`)),
         options.handshakeTimeoutMs,
       );
+      const giveUp = () => {
+        if (!session) fail(new SockbusError(ErrorCode.ClientClosed, 'the client was closed'));
+      };
+      if (options.signal.aborted) giveUp();
+      else options.signal.addEventListener('abort', giveUp, { once: true });
       // Until the welcome says how long the broker's frames may be, a welcome's worth is plenty.
       const decoder = new FrameDecoder(MAX_FRAME_BEFORE_WELCOME, (body) => {
         let message: BrokerMessage | null;

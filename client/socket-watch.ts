@@ -1,10 +1,14 @@
 import { stat } from 'node:fs/promises';
 
-/** Device and inode of the file at `path`, or null when there is none. */
+/**
+ * Device, inode and change time of the file at `path`, or null when there
+ * is none. A new socket file often gets the inode its predecessor had, so
+ * the change time is what tells a restarted broker's file from the old one.
+ */
 export async function socketFileIdentity(path: string): Promise<string | null> {
   try {
-    const file = await stat(path);
-    return `${file.dev}:${file.ino}`;
+    const file = await stat(path, { bigint: true });
+    return `${file.dev}:${file.ino}:${file.ctimeNs}`;
   } catch {
     return null;
   }

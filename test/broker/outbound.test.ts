@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { BrokerEventMessage, partsLength } from '../../broker/delivery.js';
 import { Logger } from '../../broker/log.js';
 import { MemoryBudget, type MemoryAccount } from '../../broker/memory-budget.js';
 import type { BrokerLimits } from '../../broker/options.js';
 import { CONTROL_ALLOWANCE_BYTES, Outbound } from '../../broker/outbound.js';
-import { BrokerEventMessage, encodeBody, FRAME_HEADER_BYTES, MessageKind, partsLength, type BrokerMessage, type Delivery } from '../../protocol/index.js';
+import { encodeBody, FRAME_HEADER_BYTES, MessageKind, type BrokerMessage, type Delivery } from '../../protocol/index.js';
 import { brokerLimits } from '../helpers/limits.js';
 import { socketPair } from '../helpers/socket-pair.js';
 import { waitFor } from '../helpers/wait.js';

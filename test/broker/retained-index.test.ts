@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { patternMatches, type KeptValue } from '../../protocol/index.js';
+import { patternMatches } from '../../protocol/index.js';
+import { type KeptValue } from '../../broker/delivery.js';
 import { RetainedStore } from '../../broker/retained-store.js';
 
 const token = fc.constantFrom('a', 'b', 'c', '$x');

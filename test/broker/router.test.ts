@@ -3,27 +3,22 @@ import { AccessPolicy } from '../../broker/access-policy.js';
 import { Connection, type ConnectionHost } from '../../broker/connection.js';
 import { Logger } from '../../broker/log.js';
 import { MemoryBudget } from '../../broker/memory-budget.js';
+import { BrokerEventMessage, PublishedMessage, type OutgoingMessage } from '../../broker/delivery.js';
+import { RetainedValues } from '../../broker/retained-values.js';
 import { Router } from '../../broker/router.js';
 import { BrokerCounters } from '../../broker/stats.js';
-import {
-  BrokerEventMessage,
-  decodeClientMessage,
-  encodePublishBody,
-  MessageKind,
-  type Delivery,
-  type OutgoingMessage,
-  type PublishFrame,
-  PublishedMessage,
-} from '../../protocol/index.js';
+import { Subscriptions } from '../../broker/subscriptions.js';
+import { decodeClientMessage, encodePublishBody, MessageKind, type Delivery, type PublishFrame } from '../../protocol/index.js';
 import { brokerLimits } from '../helpers/limits.js';
 import { socketPair, type Peer } from '../helpers/socket-pair.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
  * Router with real Connections, each on the accepted end of a real socket
- * pair; the test reads what each peer is sent. The host a Connection needs
- * is the narrow ConnectionHost: real limits, counters and logger, and no
- * frames come from the peers, so `handle` is never called.
+ * pair, and the real Subscriptions service as the broker wires them; the
+ * test reads what each peer is sent. The host a Connection needs is the
+ * narrow ConnectionHost: real limits, counters and logger, and no frames
+ * come from the peers, so `handle` is never called.
  */
 
 function brokerSide(args: string[] = []) {
@@ -40,7 +35,9 @@ function brokerSide(args: string[] = []) {
   };
   const budget = new MemoryBudget(limits, log);
   const access = AccessPolicy.openPolicy(process.getuid!()).accessFor(null);
-  const router = new Router();
+  // Wired as the broker wires them: the router asks the subscriptions' owner where a request goes.
+  const router: Router = new Router((connection, topic) => subscriptions.requestReceiver(connection, topic));
+  const subscriptions = new Subscriptions(router, new RetainedValues(limits, undefined, budget, host.counters, log));
   let nextId = 1;
   /** An open connection named `name`, and the peer that reads what it is sent. */
   async function connection(name: string, options: { noEcho?: boolean } = {}): Promise<{ connection: Connection; peer: Peer }> {
@@ -55,9 +52,9 @@ function brokerSide(args: string[] = []) {
     for (const name of names) opened.push(await connection(name));
     return opened as { [Index in keyof Names]: Awaited<ReturnType<typeof connection>> };
   }
-  /** Subscribes as the broker does: the router's entry, kept in the connection's own set. */
+  /** Subscribes as a subscribe frame would. */
   function subscribe(connection: Connection, subscriptionId: number, pattern: string, queue?: string): void {
-    connection.subscriptions.add(subscriptionId, router.add(connection, subscriptionId, pattern, queue));
+    subscriptions.take(connection, queue === undefined ? { kind: MessageKind.Subscribe, subscriptionId, pattern } : { kind: MessageKind.Subscribe, subscriptionId, pattern, queue });
   }
   return { router, connection, connections, subscribe, host };
 }

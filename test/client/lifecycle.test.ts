@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Client, connect, ErrorCode } from '../../client/index.js';
 import { join } from 'node:path';
 import { startBroker } from '../helpers/broker.js';
-import { spawnNode } from '../helpers/processes.js';
+import { makeTempDir, spawnNode } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { readableCopyOfProject } from '../helpers/users.js';
 import { collect, connectClient, waitForCount } from '../helpers/clients.js';
 
@@ -48,5 +49,18 @@ describe('the client lifecycle reports what happened, and only that', () => {
     await child.waitForExit();
     expect(child.stdout).toBe('3\n');
     expect(child.stderr).toBe("sockbus: HANDLER_FAILED: handler of boom threw: handler bug (later failures are counted in counters.handlerFailures; listen for 'error' to see each)\n");
+  });
+
+  it('close() while a broker sits on the hello: the loop lets go of the connection at once, not at the handshake timeout', async () => {
+    const socketPath = join(makeTempDir(), 'bus.sock');
+    const silent = spawnNode(join(readableCopyOfProject(), 'fixtures/fake-broker.mjs'), [socketPath]);
+    await waitFor(() => silent.stdout.includes('listening'), 'the silent broker to listen');
+    const client = new Client({ path: socketPath, handshakeTimeoutMs: 120_000 });
+    await waitFor(() => silent.stdout.includes('"bytes":'), 'the hello to reach it');
+    await client.close();
+    expect(client.state).toBe('closed');
+    await expect(client.started).rejects.toMatchObject({ code: ErrorCode.ClientClosed });
+    // Its socket is closed now, two minutes before the hello would have timed out.
+    await waitFor(() => silent.stdout.includes('"closed":1'), 'the connection to be closed');
   });
 });

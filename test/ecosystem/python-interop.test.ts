@@ -3,25 +3,16 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { restartBroker, startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount, waitForSubscriptions } from '../helpers/clients.js';
-import { Child, PROJECT_ROOT, track } from '../helpers/processes.js';
+import { Child, track } from '../helpers/processes.js';
 import { BOB, readableCopyOfProject } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
 import { brokerAsBob, fakeBrokerAs, sharedDirectory, who } from '../security/impostors.js';
-import { FakeBroker } from '../client/fake-broker.js';
-
-/** Debian's python3, which has python3-msgpack; a python3 earlier on PATH (pyenv) may not. */
-const PYTHON = '/usr/bin/python3';
-const PYTHON_CLIENT = join(PROJECT_ROOT, 'clients/python/sockbus.py');
+import { FakeBroker } from '../python/fake-broker.js';
+import { PYTHON, PYTHON_CLIENT_DIR, pythonScript } from '../python/python.js';
 
 /** The Python client's command line. */
 function python(args: string[]): Child {
-  return track(new Child(spawn(PYTHON, [PYTHON_CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })));
-}
-
-/** A Python program using the client as a library. */
-function pythonScript(code: string, args: string[], environment: NodeJS.ProcessEnv = {}): Child {
-  const program = `import sys\nsys.path.insert(0, ${JSON.stringify(join(PROJECT_ROOT, 'clients/python'))})\nimport sockbus\n${code}`;
-  return track(new Child(spawn(PYTHON, ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...environment } })));
+  return track(new Child(spawn(PYTHON, [join(PYTHON_CLIENT_DIR, 'sockbus.py'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })));
 }
 
 describe('the Python client, written from PROTOCOL.md, against the TypeScript one', () => {

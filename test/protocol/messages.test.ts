@@ -1,27 +1,7 @@
 import { pack, Packr, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeBrokerMessage,
-  decodeClientMessage,
-  encodeBody,
-  encodeFrame,
-  encodeMessage,
-  encodePublishBody,
-  encodeRespondBody,
-  ErrorCode,
-  keptValueOf,
-  MessageKind,
-  PublishedMessage,
-  BrokerEventMessage,
-  SenderStamp,
-  replyParts,
-  retainedParts,
-  type BodyParts,
-  type BrokerMessage,
-  type ClientMessage,
-  type PublishFrame,
-  type RespondFrame,
-} from '../../protocol/index.js';
+import { decodeBrokerMessage, decodeClientMessage, encodeBody, encodeFrame, encodeMessage, encodePublishBody, encodeRespondBody, ErrorCode, MessageKind, type BrokerMessage, type ClientMessage, type PublishFrame, type RespondFrame } from '../../protocol/index.js';
+import { keptValueOf, PublishedMessage, BrokerEventMessage, SenderStamp, replyParts, retainedParts, type BodyParts } from '../../broker/delivery.js';
 
 const bodyOf = (frame: Buffer) => frame.subarray(4);
 const frameOf = (parts: BodyParts) => encodeFrame(Buffer.concat(parts));

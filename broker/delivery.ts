@@ -1,6 +1,4 @@
-import { BoundedCache } from './bounded-cache.js';
-import { NIL, packer } from './msgpack.js';
-import { MessageKind, type DeliveryInfo, type PublishFrame, type RespondFrame, type Sender } from './kinds.js';
+import { BoundedCache, MessageKind, NIL, packer, type DeliveryInfo, type PublishFrame, type RespondFrame, type Sender } from '../protocol/index.js';
 
 /**
  * The bodies the broker sends: deliveries built from the publisher's own

@@ -1,0 +1,31 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Child, PROJECT_ROOT, track } from '../helpers/processes.js';
+
+/** Debian's python3, which has python3-msgpack; a python3 earlier on PATH (pyenv) may not. */
+export const PYTHON = '/usr/bin/python3';
+
+/**
+ * The directory holding the sockbus.py under test. SOCKBUS_PYTHON_CLIENT_DIR
+ * points it elsewhere, e.g. at an older sockbus.py, to see these tests fail on it.
+ */
+export const PYTHON_CLIENT_DIR = process.env['SOCKBUS_PYTHON_CLIENT_DIR'] ?? join(PROJECT_ROOT, 'clients/python');
+
+/** A Python program using the client as a library; killed after the test if still running. */
+export function pythonScript(code: string, args: string[] = [], environment: NodeJS.ProcessEnv = {}): Child {
+  const program = `import sys\nsys.path.insert(0, ${JSON.stringify(PYTHON_CLIENT_DIR)})\nimport sockbus\n${code}`;
+  return track(new Child(spawn(PYTHON, ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...environment } })));
+}
+
+/** A Python file run with the client on its path. */
+export function pythonFile(file: string, args: string[] = []): Child {
+  return track(new Child(spawn(PYTHON, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SOCKBUS_PYTHON_CLIENT_DIR: PYTHON_CLIENT_DIR } })));
+}
+
+/** The JSON lines a script printed. */
+export function jsonLines(child: Child): any[] {
+  return child.stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line));
+}
