@@ -1,4 +1,4 @@
-import { connect } from '../client/index.js';
+import { connect, type BrokerStats } from '../client/index.js';
 import { spawnTracked, type Child } from './processes.js';
 import { RssSampler } from './rss.js';
 import { builtScript, PROJECT_ROOT } from './users.js';
@@ -61,7 +61,7 @@ export class RunningBroker {
   }
 
   /** The broker's counters, asked as root through the client library; null if it does not answer. */
-  async stats(): Promise<Record<string, unknown> | null> {
+  async stats(): Promise<BrokerStats | null> {
     try {
       const client = await connect({ path: this.socketPath, name: 'attack-runner', reconnect: false, handshakeTimeoutMs: 2000 });
       try {

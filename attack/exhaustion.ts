@@ -1,3 +1,4 @@
+import type { BrokerStats, UserEntry } from '../protocol/index.js';
 import type { AttackContext, Bars } from './attack.js';
 import { failureOf, type AgentEvent, type Child } from './processes.js';
 import { UsageMeter, type Usage } from './proc-usage.js';
@@ -19,10 +20,9 @@ export async function expectEvent(child: Child, event: string, timeoutMs: number
 }
 
 /** One user's row of stats.users (by uid: the row's name may be only `uid N`), as root sees it. */
-export function userRow(stats: Record<string, unknown> | null, name: string): Record<string, number | string> | null {
+export function userRow(stats: BrokerStats | null, name: string): UserEntry | null {
   const uid = user(name).uid;
-  const rows = (stats?.['users'] ?? []) as Array<Record<string, number | string>>;
-  return rows.find((row) => row['uid'] === uid) ?? null;
+  return stats?.users?.find((row) => row.uid === uid) ?? null;
 }
 
 /** Measures the broker's CPU (and disk writes) over `phase`, and records them as the row's figures. */

@@ -8,7 +8,7 @@ import type { BrokerLimits } from './options.js';
  * message bound: they are never dropped, but a peer that sends pings and
  * never reads the answers is cut off once they pass this too.
  */
-const CONTROL_ALLOWANCE_BYTES = 64 * 1024;
+export const CONTROL_ALLOWANCE_BYTES = 64 * 1024;
 
 export interface OutboundEvents {
   /** A message for this connection was discarded because its buffer, or its user's memory share, was full. */
@@ -30,6 +30,17 @@ export class Outbound {
   private charged = 0;
   /** Runs when the socket took a write: one function for every write, not a closure each. */
   private readonly settle = () => this.recharge();
+  private noticeScheduled = false;
+  /**
+   * Runs after the batch of the tick that dropped was handed to the socket.
+   * A socket that backed up says what was lost on 'drain'; one that did not
+   * (a burst smaller than its buffer, or a drop for the user's share on an
+   * idle connection) never drains, and would never have said.
+   */
+  private readonly noticeAfterBatch = () => {
+    this.noticeScheduled = false;
+    if (!this.socket.writableNeedDrain) this.reportDrops();
+  };
 
   constructor(
     private readonly socket: net.Socket,
@@ -41,6 +52,7 @@ export class Outbound {
       write: (bytes) => {
         if (!socket.destroyed && socket.writable) socket.write(bytes, this.settle);
       },
+      heldBytes: () => socket.writableLength,
       schedule: (flush) => process.nextTick(flush),
     });
     socket.on('drain', () => this.reportDrops());
@@ -49,7 +61,7 @@ export class Outbound {
 
   /** Bytes queued for this connection and not yet taken by the kernel. */
   get pendingBytes(): number {
-    return this.batcher.bufferedBytes + this.socket.writableLength;
+    return this.batcher.pendingBytes;
   }
 
   /** The largest control body that may be queued now. */
@@ -73,15 +85,21 @@ export class Outbound {
     }
     if (short === 'share') {
       // The user's clients together hold their whole share: theirs drop, nobody else's.
-      this.droppedSinceNotice++;
-      this.events.onDrop(true);
+      this.drop(true);
     } else if (this.limits.slowConsumer === 'disconnect') {
       this.events.onOverflow(`outbound buffer of ${this.limits.maxPendingBytes} bytes is full: the client does not read fast enough`);
     } else {
-      this.droppedSinceNotice++;
-      this.events.onDrop(false);
+      this.drop(false);
     }
     return false;
+  }
+
+  private drop(becauseOfShare: boolean): void {
+    this.droppedSinceNotice++;
+    this.events.onDrop(becauseOfShare);
+    if (this.noticeScheduled) return;
+    this.noticeScheduled = true;
+    process.nextTick(this.noticeAfterBatch);
   }
 
   /** What a frame of this size does not fit now: this connection's buffer, its user's memory share, or nothing (null). */
@@ -92,13 +110,11 @@ export class Outbound {
 
   /** Queues a control message body, which is never dropped. */
   sendControl(body: Uint8Array): void {
-    if (this.pendingBytes + FRAME_HEADER_BYTES + body.length > this.limits.maxPendingBytes + CONTROL_ALLOWANCE_BYTES) {
+    if (body.length > this.controlRoomBytes) {
       this.events.onOverflow('outbound buffer is full and the client does not read its replies');
       return;
     }
-    // Never refused for the share (answers and notices must get through), but counted in it.
-    this.batcher.append(body);
-    this.charge(FRAME_HEADER_BYTES + body.length);
+    this.queueControl(body);
   }
 
   /**
@@ -107,7 +123,11 @@ export class Outbound {
    * is no room, the peer that does not read loses the frame, not the broker.
    */
   sendFinal(body: Uint8Array): void {
-    if (this.pendingBytes + FRAME_HEADER_BYTES + body.length > this.limits.maxPendingBytes + CONTROL_ALLOWANCE_BYTES) return;
+    if (body.length <= this.controlRoomBytes) this.queueControl(body);
+  }
+
+  /** Never refused for the share (answers and notices must get through), but counted in it. */
+  private queueControl(body: Uint8Array): void {
     this.batcher.append(body);
     this.charge(FRAME_HEADER_BYTES + body.length);
   }

@@ -1,19 +1,10 @@
-import type { Sender } from '../protocol/index.js';
+import type { ClientIdentity, Sender } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import { BrokerEventMessage } from './delivery.js';
 import type { Router } from './router.js';
 
 /** Who is on a connection, as `$SYS.client.connected`, `.disconnected` and the stats' client list say it. */
-export interface PresenceInfo {
-  id: number;
-  name: string;
-  /** From the kernel's peer credentials, when the broker has them. */
-  uid?: number;
-  user?: string | null;
-  pid?: number | null;
-}
-
-export function presenceOf(connection: Connection): PresenceInfo {
+export function presenceOf(connection: Connection): ClientIdentity {
   const { id, name, credentials } = connection;
   if (!credentials) return { id, name };
   return { id, name, uid: credentials.uid, user: credentials.user, pid: credentials.pid };

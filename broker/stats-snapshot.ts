@@ -1,6 +1,7 @@
-import { encodeBody, MessageKind } from '../protocol/index.js';
+import { encodeBody, MessageKind, type BrokerStats, type ClientEntry, type UserEntry } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import type { MemoryBudget } from './memory-budget.js';
+import { presenceOf } from './presence.js';
 import type { BrokerCounters } from './stats.js';
 
 /** Most clients one stats answer lists; `clientsTotal` says how many there are. */
@@ -26,8 +27,8 @@ export interface StatsSources {
   policySource(): string;
   /** Whether the asker may see every user's connections, not only its own. */
   seesEveryone(asker: Connection): boolean;
-  /** More sections from parts beside the broker (the bridge). */
-  sections(): Record<string, unknown>;
+  /** More sections from parts beside the broker (the bridge, as `bridge`). */
+  sections(): Partial<Pick<BrokerStats, 'bridge'>>;
 }
 
 /**
@@ -39,7 +40,7 @@ export function encodeStats(sources: StatsSources, asker: Connection, token: num
   const seesEveryone = sources.seesEveryone(asker);
   const ownUid = asker.credentials?.uid;
   const visible = [...sources.connections.values()].filter((connection) => seesEveryone || connection.credentials?.uid === ownUid);
-  const stats = { ...counters(sources), users: users(sources, seesEveryone, ownUid), clientsListed: seesEveryone ? 'all' : 'own', clientsTotal: visible.length };
+  const stats = { ...counters(sources), users: users(sources, seesEveryone, ownUid), clientsListed: seesEveryone ? ('all' as const) : ('own' as const), clientsTotal: visible.length };
   let listed = Math.min(visible.length, MAX_CLIENTS_LISTED);
   for (;;) {
     const now = Date.now();
@@ -50,7 +51,8 @@ export function encodeStats(sources: StatsSources, asker: Connection, token: num
   }
 }
 
-function counters(sources: StatsSources): Record<string, unknown> {
+/** Everything but the lists of users and clients. */
+function counters(sources: StatsSources): Omit<BrokerStats, 'users' | 'clientsListed' | 'clientsTotal' | 'clientsTruncated' | 'clients'> {
   const { counters } = sources;
   const retained = sources.retained();
   return {
@@ -88,8 +90,8 @@ function counters(sources: StatsSources): Record<string, unknown> {
 }
 
 /** One row per user with something at the broker: what its clients hold against its share, and what it lost. */
-function users(sources: StatsSources, seesEveryone: boolean, ownUid: number | undefined): Array<Record<string, unknown>> {
-  const rows: Array<Record<string, unknown>> = [];
+function users(sources: StatsSources, seesEveryone: boolean, ownUid: number | undefined): UserEntry[] {
+  const rows: UserEntry[] = [];
   for (const account of sources.memory.all()) {
     if (!seesEveryone && account.uid !== ownUid) continue;
     if (account.connections === 0 && account.usedBytes === 0) continue;
@@ -107,17 +109,21 @@ function users(sources: StatsSources, seesEveryone: boolean, ownUid: number | un
   return rows;
 }
 
-/** One client's row, built field by field: a spread per row made answers several times dearer. Without credentials, no uid keys at all. */
-function clientEntry(sources: StatsSources, connection: Connection, now: number): Record<string, unknown> {
-  const { id, name, credentials, counters } = connection;
-  const row: Record<string, unknown> = credentials ? { id, name, uid: credentials.uid, user: credentials.user, pid: credentials.pid } : { id, name };
-  row['subscriptions'] = sources.subscriptionsOf(connection);
-  row['messagesIn'] = counters.messagesIn;
-  row['messagesOut'] = counters.messagesOut;
-  row['dropped'] = counters.dropped;
-  row['denied'] = counters.denied;
-  row['pendingBytes'] = connection.pendingBytes;
-  row['connectedSeconds'] = Math.round((now - connection.connectedAt) / 1000);
+/**
+ * One client's row: its identity as presence gives it (without credentials,
+ * no uid keys at all), then the rest set field by field on that one object,
+ * as a spread per row made answers several times dearer.
+ */
+function clientEntry(sources: StatsSources, connection: Connection, now: number): ClientEntry {
+  const { counters } = connection;
+  const row = presenceOf(connection) as ClientEntry;
+  row.subscriptions = sources.subscriptionsOf(connection);
+  row.messagesIn = counters.messagesIn;
+  row.messagesOut = counters.messagesOut;
+  row.dropped = counters.dropped;
+  row.denied = counters.denied;
+  row.pendingBytes = connection.pendingBytes;
+  row.connectedSeconds = Math.round((now - connection.connectedAt) / 1000);
   return row;
 }
 

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import { BROKER_UID_ENVIRONMENT_VARIABLE, untrustedBrokerMessage, UntrustedBrokerError } from '../client/broker-trust.js';
-import { Client, type ClientOptions, type Headers, type Message, type SockbusError } from '../client/index.js';
+import { Client, type BrokerStats, type ClientOptions, type Headers, type Message, type SockbusError } from '../client/index.js';
 import { messageToJsonLine, parseData, toJsonLine } from './json-lines.js';
 import { LINE_HEADER, monitorLine, monitorScreen, type Sample } from './monitor.js';
 import { escapeControls } from './terminal-escape.js';
@@ -145,32 +145,30 @@ const HIDE_CURSOR = '\x1b[?25l';
 const SHOW_CURSOR = '\x1b[?25h';
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
-export function formatStats(stats: Record<string, unknown>): string {
-  const { clients, users, ...counters } = stats;
+export function formatStats(stats: BrokerStats): string {
+  const { clients = [], users = [], ...counters } = stats;
   const lines = flatten(counters).map(([key, value]) => `${escapeControls(key).padEnd(22)} ${escapeControls(value)}`);
   // Per user: what its clients hold against its memory share, and what they lost.
-  const perUser = (users as Array<Record<string, unknown>> | undefined) ?? [];
-  if (perUser.length > 0) lines.push('', formatTable(perUser).trimEnd());
-  const rows = (clients as Array<Record<string, unknown>> | undefined) ?? [];
-  if (rows.length > 0) lines.push('', formatTable(rows).trimEnd());
+  if (users.length > 0) lines.push('', formatTable(users).trimEnd());
+  if (clients.length > 0) lines.push('', formatTable(clients).trimEnd());
   return `${lines.join('\n')}\n`;
 }
 
 /** A section such as the bridge's as `bridge.connected` lines; lists joined with commas. */
-function flatten(values: Record<string, unknown>, prefix = ''): Array<[string, string]> {
+function flatten(values: object, prefix = ''): Array<[string, string]> {
   return Object.entries(values).flatMap(([key, value]): Array<[string, string]> => {
     if (Array.isArray(value)) return [[prefix + key, value.join(', ')]];
-    if (value !== null && typeof value === 'object') return flatten(value as Record<string, unknown>, `${prefix}${key}.`);
+    if (value !== null && typeof value === 'object') return flatten(value as object, `${prefix}${key}.`);
     return [[prefix + key, String(value)]];
   });
 }
 
 /** Rows of objects as tab-separated columns under a header line; a tab or newline in a name is escaped, so it cannot add a column or a row. */
-export function formatTable(rows: Array<Record<string, unknown>>): string {
+export function formatTable(rows: readonly object[]): string {
   if (rows.length === 0) return '';
   const columns = Object.keys(rows[0]!);
   const cell = (value: unknown) => escapeControls(String(value ?? ''));
-  const lines = [columns.map(cell).join('\t'), ...rows.map((row) => columns.map((column) => cell(row[column])).join('\t'))];
+  const lines = [columns.map(cell).join('\t'), ...rows.map((row) => columns.map((column) => cell((row as Record<string, unknown>)[column])).join('\t'))];
   return `${lines.join('\n')}\n`;
 }
 

@@ -93,9 +93,9 @@ async function main(argv: string[]): Promise<number> {
       const client = await openClient(clientOptions);
       const stats = await client.brokerStats();
       await client.close();
-      const shown = command === 'clients' ? stats['clients'] : stats;
+      const shown = command === 'clients' ? stats.clients : stats;
       if (values.json) process.stdout.write(`${toJsonText(shown)}\n`);
-      else process.stdout.write(command === 'clients' ? formatTable(shown as Array<Record<string, unknown>>) : formatStats(stats));
+      else process.stdout.write(command === 'clients' ? formatTable(stats.clients ?? []) : formatStats(stats));
       return 0;
     }
     default:

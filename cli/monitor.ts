@@ -1,33 +1,24 @@
-import { mebibytes } from '../protocol/index.js';
+import { mebibytes, type BrokerStats } from '../protocol/index.js';
 import { escapeControls } from './terminal-escape.js';
 import type { Styles } from './terminal-format.js';
 
 /** The broker's stats at one moment. */
 export interface Sample {
   atMs: number;
-  stats: Record<string, unknown>;
+  stats: BrokerStats;
 }
 
-interface ClientRow {
-  id: number;
-  name: string;
-  uid?: number;
-  pid?: number | null;
-  subscriptions: number;
-  messagesIn: number;
-  messagesOut: number;
-  dropped: number;
-  pendingBytes: number;
-}
+/** The counters a rate is shown for. */
+type RateKey = 'messagesIn' | 'messagesOut' | 'dropped' | 'requests';
 
 /** Per-second rates between two samples; the first sample has none yet. */
-function perSecond(current: Sample, previous: Sample | null, read: (stats: Record<string, unknown>) => number): number {
+function perSecond(current: Sample, previous: Sample | null, read: (stats: BrokerStats) => number): number {
   if (!previous) return 0;
   const seconds = (current.atMs - previous.atMs) / 1000;
   return seconds > 0 ? Math.max(0, (read(current.stats) - read(previous.stats)) / seconds) : 0;
 }
 
-const counter = (key: string) => (stats: Record<string, unknown>) => Number(stats[key] ?? 0);
+const counter = (key: RateKey) => (stats: BrokerStats) => Number(stats[key] ?? 0);
 const number = (value: number) => Math.round(value).toLocaleString('en-US');
 
 /** The header of the line-per-sample output used when stdout is not a terminal (like vmstat). */
@@ -40,24 +31,12 @@ export function monitorLine(current: Sample, previous: Sample | null): string {
     new Date(current.atMs).toTimeString().slice(0, 8),
     Math.round(perSecond(current, previous, counter('messagesIn'))),
     Math.round(perSecond(current, previous, counter('messagesOut'))),
-    stats['connections'],
-    stats['subscriptions'],
-    stats['dropped'],
+    stats.connections,
+    stats.subscriptions,
+    stats.dropped,
     Math.round(perSecond(current, previous, counter('dropped'))),
   ];
   return fields.map((field) => escapeControls(String(field))).join('\t');
-}
-
-/** One user's row of stats.users. */
-interface UserRow {
-  uid: number | null;
-  user: string;
-  connections: number;
-  subscriptions: number;
-  memoryBytes: number;
-  memoryShareBytes: number;
-  dropped: number;
-  refused: number;
 }
 
 /**
@@ -66,23 +45,23 @@ interface UserRow {
  */
 export function monitorScreen(current: Sample, previous: Sample | null, styles: Styles, rows: number): string {
   const { stats } = current;
-  const rate = (key: string) => perSecond(current, previous, counter(key));
-  const bridge = stats['bridge'] as Record<string, unknown> | undefined;
+  const rate = (key: RateKey) => perSecond(current, previous, counter(key));
+  const { bridge } = stats;
   const lines = [
-    `${styles.topic('sockbus monitor')}  ${escapeControls(String(stats['socket']))}  ${escapeControls(String(stats['server']))}  up ${uptime(Number(stats['uptimeSeconds']))}  ${styles.dim('(Ctrl-C quits)')}`,
+    `${styles.topic('sockbus monitor')}  ${escapeControls(String(stats.socket))}  ${escapeControls(String(stats.server))}  up ${uptime(Number(stats.uptimeSeconds))}  ${styles.dim('(Ctrl-C quits)')}`,
     '',
-    `  messages in   ${number(rate('messagesIn')).padStart(10)}/s   total ${number(Number(stats['messagesIn']))}`,
-    `  messages out  ${number(rate('messagesOut')).padStart(10)}/s   total ${number(Number(stats['messagesOut']))}`,
-    `  dropped       ${number(rate('dropped')).padStart(10)}/s   total ${styled(Number(stats['dropped']), styles)}`,
-    `  connections   ${number(Number(stats['connections'])).padStart(10)}    subscriptions ${number(Number(stats['subscriptions']))}`,
-    `  requests      ${number(rate('requests')).padStart(10)}/s   no responders ${number(Number(stats['noResponders']))}`,
-    `  denied        ${number(Number(stats['denied'])).padStart(10)}    errors ${number(Number(stats['errors']))}    retained ${number(Number(stats['retained']))}`,
+    `  messages in   ${number(rate('messagesIn')).padStart(10)}/s   total ${number(Number(stats.messagesIn))}`,
+    `  messages out  ${number(rate('messagesOut')).padStart(10)}/s   total ${number(Number(stats.messagesOut))}`,
+    `  dropped       ${number(rate('dropped')).padStart(10)}/s   total ${styled(Number(stats.dropped), styles)}`,
+    `  connections   ${number(Number(stats.connections)).padStart(10)}    subscriptions ${number(Number(stats.subscriptions))}`,
+    `  requests      ${number(rate('requests')).padStart(10)}/s   no responders ${number(Number(stats.noResponders))}`,
+    `  denied        ${number(Number(stats.denied)).padStart(10)}    errors ${number(Number(stats.errors))}    retained ${number(Number(stats.retained))}`,
   ];
   if (bridge) {
-    const state = bridge['connected'] ? 'connected' : styles.mark('DOWN');
-    lines.push(`  bridge        ${escapeControls(String(bridge['url']))} ${state}, exported ${number(Number(bridge['exported']))}, imported ${number(Number(bridge['imported']))}, not forwarded ${number(Number(bridge['notForwarded']))}`);
+    const state = bridge.connected ? 'connected' : styles.mark('DOWN');
+    lines.push(`  bridge        ${escapeControls(String(bridge.url))} ${state}, exported ${number(Number(bridge.exported))}, imported ${number(Number(bridge.imported))}, not forwarded ${number(Number(bridge.notForwarded))}`);
   }
-  const users = (stats['users'] as UserRow[] | undefined) ?? [];
+  const users = stats.users ?? [];
   if (users.length > 0) {
     lines.push('', styles.dim(`  ${'uid'.padStart(6)}  ${'user'.padEnd(20)} ${'conns'.padStart(6)} ${'subs'.padStart(6)} ${'memory / share'.padStart(20)} ${'dropped'.padStart(8)} ${'refused'.padStart(8)}`));
     for (const user of [...users].sort((a, b) => b.memoryBytes - a.memoryBytes).slice(0, 5)) {
@@ -103,10 +82,10 @@ export function monitorScreen(current: Sample, previous: Sample | null, styles: 
 
 /** Clients by messages per second, in and out, busiest first. */
 function busiestClients(current: Sample, previous: Sample | null) {
-  const before = new Map(((previous?.stats['clients'] as ClientRow[] | undefined) ?? []).map((client) => [client.id, client]));
+  const before = new Map((previous?.stats.clients ?? []).map((client) => [client.id, client]));
   const seconds = previous ? (current.atMs - previous.atMs) / 1000 : 0;
   const rateOf = (now: number, then: number | undefined) => (seconds > 0 && then !== undefined ? Math.max(0, (now - then) / seconds) : 0);
-  return ((current.stats['clients'] as ClientRow[] | undefined) ?? [])
+  return (current.stats.clients ?? [])
     .map((client) => ({
       client,
       inRate: rateOf(client.messagesIn, before.get(client.id)?.messagesIn),

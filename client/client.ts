@@ -15,13 +15,15 @@ import {
   SockbusError,
   TopicTrie,
   type BrokerMessage,
+  type BrokerStats,
+  type ClientEntry,
   type Delivery,
   type Headers,
   type ReplyError,
 } from '../protocol/index.js';
 import type net from 'node:net';
 import { checkBroker, type BrokerCheck } from './broker-trust.js';
-import { connectionInfo, type ClientEvents, type ClientInfo, type ClientState } from './events.js';
+import { connectionInfo, type ClientEvents, type ClientState } from './events.js';
 import { Message, type Responder } from './message.js';
 import { OfflineQueue } from './offline-queue.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
@@ -225,13 +227,13 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   }
 
   /** The broker's counters. */
-  async brokerStats(): Promise<Record<string, unknown>> {
+  async brokerStats(): Promise<BrokerStats> {
     return (await this.openSession()).stats();
   }
 
   /** The clients connected to the broker now, this one included. */
-  async clients(): Promise<ClientInfo[]> {
-    return (await this.brokerStats())['clients'] as ClientInfo[];
+  async clients(): Promise<ClientEntry[]> {
+    return (await this.brokerStats()).clients;
   }
 
   /**

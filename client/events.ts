@@ -45,21 +45,3 @@ export interface ClientEvents {
 export function connectionInfo(welcome: Welcome): ConnectionInfo {
   return { connectionId: welcome.connectionId, server: welcome.server, maxFrameBytes: welcome.maxFrameBytes };
 }
-
-/** A connected client, as the broker lists it. */
-export interface ClientInfo {
-  id: number;
-  name: string;
-  /** The peer credentials the broker read from the kernel; absent when it cannot. */
-  uid?: number;
-  user?: string | null;
-  pid?: number | null;
-  subscriptions: number;
-  messagesIn: number;
-  messagesOut: number;
-  dropped: number;
-  /** Publishes and subscribes the access policy refused. */
-  denied: number;
-  pendingBytes: number;
-  connectedSeconds: number;
-}

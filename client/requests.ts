@@ -1,4 +1,4 @@
-import { ErrorCode, SockbusError, type Headers, type Reply as ReplyMessage, type ResponderCode, type Sender } from '../protocol/index.js';
+import { ErrorCode, SockbusError, type Headers, type ReplyDelivery, type ResponderCode, type Sender } from '../protocol/index.js';
 
 /** The answer to a request. */
 export interface Reply<T = unknown> {
@@ -49,7 +49,7 @@ export class PendingRequests {
   }
 
   /** Settles the request a reply answers; a reply to nothing pending is counted as late. */
-  settle(message: ReplyMessage): void {
+  settle(message: ReplyDelivery): void {
     const request = this.take(message.requestId);
     if (!request) return this.onLate();
     if (message.error) request.reject(new SockbusError(message.error.code as ErrorCode | ResponderCode, message.error.message));
@@ -78,7 +78,7 @@ export class PendingRequests {
   }
 }
 
-function replyOf({ data, headers, sender }: ReplyMessage): Reply {
+function replyOf({ data, headers, sender }: ReplyDelivery): Reply {
   const reply: Reply = headers ? { data, headers } : { data };
   if (sender) Object.defineProperty(reply, 'sender', { value: sender, enumerable: false });
   return reply;

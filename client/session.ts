@@ -9,7 +9,9 @@ import {
   MessageKind,
   PROTOCOL_VERSION,
   SockbusError,
+  kindName,
   type BrokerMessage,
+  type BrokerStats,
   type EncodableMessage,
   type Welcome,
 } from '../protocol/index.js';
@@ -38,7 +40,13 @@ export interface SessionOptions {
   signal: AbortSignal;
 }
 
-type Reply = { resolve(message: BrokerMessage): void; reject(error: SockbusError): void; askedAt: number; what: string };
+/** Something asked of the broker (a ping, a stats request) and waiting for its answer. */
+interface Question {
+  resolve(message: BrokerMessage): void;
+  reject(error: SockbusError): void;
+  askedAt: number;
+  what: string;
+}
 
 /**
  * One connection to the broker, from a completed handshake until the socket
@@ -48,7 +56,7 @@ export class Session {
   /** Settles, never rejects, with why the session ended. */
   readonly closed: Promise<SockbusError>;
   private readonly writer: FrameBatcher;
-  private readonly replies = new Map<number, Reply>();
+  private readonly unanswered = new Map<number, Question>();
   private nextToken = 1;
   private closeReason: SockbusError | null = null;
   private markClosed!: (reason: SockbusError) => void;
@@ -72,8 +80,8 @@ export class Session {
       ping: () => this.send(encodeBody({ kind: MessageKind.Ping, token: 0 })),
       onTimeout: (silentMs) =>
         this.abort(new SockbusError(ErrorCode.BrokerUnresponsive, `the broker on ${this.path} did not answer for ${silentMs} ms; it may be hung`)),
-      // Replies are kept in the order asked, so the first is the oldest.
-      oldestUnanswered: () => this.replies.values().next().value ?? null,
+      // Questions are kept in the order asked, so the first is the oldest.
+      oldestUnanswered: () => this.unanswered.values().next().value ?? null,
       onUnanswered: (what, waitedMs) =>
         this.abort(new SockbusError(ErrorCode.BrokerUnresponsive, `the broker on ${this.path} left ${what} unanswered for ${waitedMs} ms; it may be hung`)),
     });
@@ -154,7 +162,7 @@ export class Session {
 
   /** Bytes written but not yet taken by the kernel. */
   get pendingBytes(): number {
-    return this.writer.bufferedBytes + this.socket.writableLength;
+    return this.writer.pendingBytes;
   }
 
   /** False once the session is ending; new publishes then belong to the next session. */
@@ -198,9 +206,11 @@ export class Session {
     await this.request('a ping', (token) => ({ kind: MessageKind.Ping, token }));
   }
 
-  async stats(): Promise<Record<string, unknown>> {
+  async stats(): Promise<BrokerStats> {
     const reply = await this.request('a stats request', (token) => ({ kind: MessageKind.StatsRequest, token }));
-    return reply.kind === MessageKind.Stats ? reply.stats : {};
+    if (reply.kind === MessageKind.Stats) return reply.stats;
+    // A pong for a stats request's token: no stats to give, and an empty map would pass for them.
+    throw new SockbusError(ErrorCode.InvalidMessage, `the broker on ${this.path} answered a stats request with a ${kindName(reply.kind)}`);
   }
 
   /**
@@ -260,16 +270,16 @@ export class Session {
     if (this.closeReason) return Promise.reject(this.closeReason);
     const token = this.nextToken++;
     return new Promise((resolve, reject) => {
-      this.replies.set(token, { resolve, reject, askedAt: Date.now(), what });
+      this.unanswered.set(token, { resolve, reject, askedAt: Date.now(), what });
       this.send(encodeBody(build(token)));
     });
   }
 
   private receive(message: BrokerMessage, onMessage: (message: BrokerMessage) => void): void {
     if (message.kind === MessageKind.Pong || message.kind === MessageKind.Stats) {
-      const reply = this.replies.get(message.token);
-      this.replies.delete(message.token);
-      reply?.resolve(message);
+      const question = this.unanswered.get(message.token);
+      this.unanswered.delete(message.token);
+      question?.resolve(message);
       return;
     }
     if (message.kind === MessageKind.Ping) {
@@ -282,15 +292,15 @@ export class Session {
   private onClose(): void {
     this.heartbeat.stop();
     const reason = (this.closeReason ??= new SockbusError(ErrorCode.ConnectionClosed, `the broker on ${this.path} closed the connection`));
-    for (const reply of this.replies.values()) reply.reject(reason);
-    this.replies.clear();
+    for (const question of this.unanswered.values()) question.reject(reason);
+    this.unanswered.clear();
     this.markClosed(reason);
   }
 }
 
 /** Writes of one tick go out together, at the end of the current microtask. */
 function socketBatcher(socket: net.Socket): FrameBatcher {
-  return new FrameBatcher({ write: (bytes) => socket.write(bytes), schedule: queueMicrotask });
+  return new FrameBatcher({ write: (bytes) => socket.write(bytes), heldBytes: () => socket.writableLength, schedule: queueMicrotask });
 }
 
 function connectError(path: string, error: NodeJS.ErrnoException): SockbusError {

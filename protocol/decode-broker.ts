@@ -1,6 +1,7 @@
 import { ErrorCode, ProtocolError, type ErrorAbout } from './errors.js';
-import { kindName, MessageKind, type BrokerMessage, type Delivery, type DeliveryInfo, type ErrorMessage, type Headers, type Reply, type ReplyError, type Sender, type Welcome } from './kinds.js';
+import { kindName, MessageKind, type BrokerMessage, type Delivery, type DeliveryInfo, type ErrorMessage, type Headers, type ReplyDelivery, type ReplyError, type Sender, type Welcome } from './kinds.js';
 import { unpackValue } from './msgpack.js';
+import type { BrokerStats } from './stats.js';
 
 /**
  * Decodes a frame body from the broker; null for a kind this client does
@@ -34,7 +35,7 @@ export function decodeBrokerMessage(body: Buffer): BrokerMessage | null {
     case MessageKind.Reply: {
       const headers = fields[3];
       const error = optionalMap(fields, 4, 'reply error');
-      const reply: Reply = {
+      const reply: ReplyDelivery = {
         kind,
         requestId: field(fields, 1, 'id', 'reply'),
         data: fields[2],
@@ -60,7 +61,8 @@ export function decodeBrokerMessage(body: Buffer): BrokerMessage | null {
     case MessageKind.Dropped:
       return { kind, count: field(fields, 1, 'id', 'dropped') };
     case MessageKind.Stats:
-      return { kind, token: field(fields, 1, 'id', 'stats'), stats: field(fields, 2, 'map', 'stats') };
+      // The broker is trusted for the keys of §3.11 (see stats.ts); only the map itself is checked.
+      return { kind, token: field(fields, 1, 'id', 'stats'), stats: field(fields, 2, 'map', 'stats') as unknown as BrokerStats };
     default:
       if (Number.isInteger(kind)) return null;
       throw invalid(`a broker frame's kind must be an integer, not ${JSON.stringify(kind)}`);

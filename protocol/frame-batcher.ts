@@ -3,6 +3,8 @@ import { FRAME_HEADER_BYTES } from './limits.js';
 /** Where a batcher's bytes go, and how it asks to be flushed later. */
 export interface BatchSink {
   write(bytes: Buffer): void;
+  /** Bytes the sink took and has not passed on yet: a socket's writableLength. */
+  heldBytes(): number;
   /** Runs `flush` once the current burst of appends is over (a microtask, or the next tick). */
   schedule(flush: () => void): void;
 }
@@ -33,6 +35,11 @@ export class FrameBatcher {
   /** Bytes accepted but not yet handed to the sink. */
   get bufferedBytes(): number {
     return this.end - this.start;
+  }
+
+  /** Bytes accepted and not yet passed on by the sink either (for a socket, not yet taken by the kernel): what waits for the peer. */
+  get pendingBytes(): number {
+    return this.bufferedBytes + this.sink.heldBytes();
   }
 
   /** Frames one msgpack body and queues it. */

@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './limits.js';
 export * from './frame.js';
 export * from './kinds.js';
+export * from './stats.js';
 export * from './msgpack.js';
 export * from './encode.js';
 export * from './decode-client.js';

@@ -1,4 +1,5 @@
 import type { ErrorAbout, RecoverableCode } from './errors.js';
+import type { BrokerStats } from './stats.js';
 
 /**
  * Every frame holds one msgpack array whose first element is one of these
@@ -164,8 +165,8 @@ export interface RespondFrame {
   refusal: Refusal | null;
 }
 
-/** The answer to a request, to the client that made it. */
-export interface Reply {
+/** A reply (kind 15) as its requester receives it: the answer to a request. */
+export interface ReplyDelivery {
   kind: typeof MessageKind.Reply;
   requestId: number;
   data: unknown;
@@ -218,13 +219,13 @@ export interface StatsRequest {
 export interface Stats {
   kind: typeof MessageKind.Stats;
   token: number;
-  stats: Record<string, unknown>;
+  stats: BrokerStats;
 }
 
 /** What a client may send. */
 export type ClientMessage = Hello | PublishFrame | Subscribe | Unsubscribe | Ping | Pong | StatsRequest | RespondFrame | GoingAway;
 /** What a broker may send. */
-export type BrokerMessage = Welcome | Delivery | Ping | Pong | ErrorMessage | GoingAway | Dropped | Stats | Reply | Subscribed;
+export type BrokerMessage = Welcome | Delivery | Ping | Pong | ErrorMessage | GoingAway | Dropped | Stats | ReplyDelivery | Subscribed;
 
 export function kindName(kind: number): string {
   for (const [name, value] of Object.entries(MessageKind)) {

@@ -25,7 +25,7 @@ runAgent(async () => {
         errors.addErrors(received);
         if (answer?.kind !== 13) continue;
         answers++;
-        const { clientsTotal, clientsTruncated, clients } = answer.stats as { clientsTotal?: number; clientsTruncated?: boolean; clients?: unknown[] };
+        const { clientsTotal, clientsTruncated, clients } = answer.stats;
         last = { clientsTotal, clientsTruncated, clientsListed: clients?.length };
       }
     }),

@@ -38,7 +38,7 @@ export const terminalForgery: Attack = {
     if (!(await forger.nextEvent('ready', 10_000))) return verdictOf([`alice's agent did not start: ${failureOf(forger)}`], {});
     const subscribing = onTerminal(context, ['sub', 'news.>', '--count', '2', '--socket', broker.socketPath], 15_000);
     const subscribed = await pollUntil(async () => {
-      const clients = ((await broker.stats())?.['clients'] as Array<{ name: string; subscriptions: number }>) ?? [];
+      const clients = (await broker.stats())?.clients ?? [];
       return clients.some((client) => client.name === 'sockbus sub' && client.subscriptions > 0);
     }, 10_000);
     forger.command('go');

@@ -1,20 +1,8 @@
 import type { Msg, MsgHdrs, NatsConnection } from 'nats';
 import { connect, type Client, type Message } from '../../client/index.js';
-import { ErrorCode, packer, publishRefusal, SockbusError, unpacker, type Headers } from '../../protocol/index.js';
+import { ErrorCode, packer, publishRefusal, SockbusError, unpacker, type BridgeCounters, type BridgeStats, type Headers } from '../../protocol/index.js';
 import type { Logger } from '../log.js';
 import type { BridgeOptions } from '../options.js';
-
-export interface BridgeCounters {
-  exported: number;
-  imported: number;
-  /** Local messages matching an export that could not be sent: NATS was down or refused them. */
-  notForwarded: number;
-  /** NATS messages that could not be delivered locally (a subject sockbus refuses, such as `$SYS.`). */
-  notImported: number;
-  /** NATS messages the access policy's `bridge` entry does not let the bridge publish here. */
-  importsDenied: number;
-  reconnects: number;
-}
 
 /** What the bridge uses of the `nats` package. */
 type NatsClient = Pick<typeof import('nats'), 'connect' | 'headers'>;
@@ -80,7 +68,7 @@ export class NatsBridge {
     return bridge;
   }
 
-  snapshot(): Record<string, unknown> {
+  snapshot(): BridgeStats {
     const { url, exports, imports, prefix } = this.options;
     return { url, connected: this.connected, exports, imports, prefix, ...this.counters };
   }

@@ -1,19 +1,14 @@
+import { userInfo } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import type { Message } from '../../client/index.js';
+import type { ClientIdentity, Message } from '../../client/index.js';
 import { MessageKind } from '../../protocol/index.js';
 import { startBroker, startCli } from '../helpers/broker.js';
 import { collect, connectClient } from '../helpers/clients.js';
 import { RawConnection } from '../helpers/raw-connection.js';
 import { waitFor } from '../helpers/wait.js';
 
-interface Presence {
-  id: number;
-  name: string;
-  uid?: number;
-  user?: string;
-  pid?: number;
-  reason?: string;
-}
+/** The data of `$SYS.client.connected`, and of `.disconnected` with its reason (PROTOCOL.md §3.15). */
+type Presence = ClientIdentity & { reason?: string };
 
 async function presenceEvents(socketPath: string): Promise<Message<Presence>[]> {
   const host = await connectClient(socketPath, { name: 'host' });
@@ -32,8 +27,8 @@ describe('presence', () => {
     const id = (await plugin.clients()).find((client) => client.name === 'plugin-a')!.id;
     await plugin.close();
     await waitFor(() => eventsFor(events, 'plugin-a').length === 2, 'plugin-a to come and go');
-    // The plugin runs in this test's process: the kernel reports our own uid and pid for it.
-    const who = { id, name: 'plugin-a', uid: process.getuid!(), user: 'root', pid: process.pid };
+    // The plugin runs in this test's process: the kernel reports our own uid and pid for it, and the user database our name.
+    const who = { id, name: 'plugin-a', uid: process.getuid!(), user: userInfo().username, pid: process.pid };
     expect(eventsFor(events, 'plugin-a')).toEqual([
       ['$SYS.client.connected', who],
       ['$SYS.client.disconnected', { ...who, reason: 'closed by the client: the client was closed' }],

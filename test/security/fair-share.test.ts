@@ -39,7 +39,7 @@ describe('fair share: memory', () => {
     console.log(`300 never-reading subscribers of one user, 20,000 × 4 KiB published to them: broker peak RSS ${(peak / MiB).toFixed(1)} MiB`);
     expect(peak).toBeLessThan(512 * MiB);
     const observer = await connectClient(broker.socketPath);
-    const users = (await observer.brokerStats())['users'] as Array<{ uid: number; user: string; memoryBytes: number; memoryShareBytes: number; dropped: number }>;
+    const { users } = await observer.brokerStats();
     const alice = users.find((row) => row.uid === testUser(ALICE).uid)!;
     expect(alice.user).toBe(ALICE);
     expect(alice.memoryShareBytes).toBe(128 * MiB);
