@@ -13,7 +13,6 @@ import {
   ProtocolError,
   queueNameProblem,
   SockbusError,
-  TopicTrie,
   type BrokerMessage,
   type BrokerStats,
   type ClientEntry,
@@ -29,44 +28,10 @@ import { OfflineQueue } from './offline-queue.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { PendingRequests, type Reply } from './requests.js';
 import { Session } from './session.js';
-import { SOCKET_POLL_MS, socketAppearedDelay, socketFileChanged, socketFileIdentity } from './socket-watch.js';
+import type { ClientCounters, PublishOptions, RequestOptions, SubscribeOptions } from './api-types.js';
+import { Lifecycle } from './lifecycle.js';
+import { SubscriptionTable } from './subscription-table.js';
 import { Subscription, type MessageHandler, type SubscriptionOwner } from './subscription.js';
-
-export interface PublishOptions {
-  headers?: Headers;
-  /** Keep this as the topic's last value: later subscribers get it first. Publishing null with retain clears it. */
-  retain?: boolean;
-}
-
-export interface SubscribeOptions {
-  /** Join this queue group: each message goes to one member of the group, not to all. */
-  queue?: string;
-}
-
-export interface RequestOptions {
-  headers?: Headers;
-  /** Milliseconds to wait for a reply. @default the client's requestTimeoutMs, 5000 */
-  timeout?: number;
-}
-
-export interface ClientCounters {
-  published: number;
-  received: number;
-  /** Messages the broker discarded for this client (its buffer was full). */
-  droppedByBroker: number;
-  /** Messages this client discarded: offline queue, pending bound, unread iterator full, or a frame it could not decode. */
-  droppedByClient: number;
-  /** Publishes sent to a broker that went away before confirming them: they may or may not have arrived. */
-  unconfirmed: number;
-  reconnects: number;
-  /** Replies that came after their request was settled, by an earlier reply or a timeout. */
-  lateReplies: number;
-  /** Subscription handlers that threw. */
-  handlerFailures: number;
-}
-
-/** A session that lasted this long was a good one: the backoff starts afresh after it. */
-const STABLE_SESSION_MS = 1000;
 
 /** Connects to the broker; rejects if none answers, unless `waitForBroker` is set. */
 export async function connect(options: ClientOptions = {}): Promise<Client> {
@@ -95,29 +60,13 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     lateReplies: 0,
     handlerFailures: 0,
   };
-  private stateValue: ClientState = 'connecting';
-  private session: Session | null = null;
-  private readonly subscriptions = new Map<number, Subscription<any>>();
-  /** Plain subscriptions by pattern; queue group members get their messages by subscription id. */
-  /** Plain subscriptions the broker said it holds on this session (subscribed frames): the ones plain deliveries go to. */
-  private readonly routes = new TopicTrie<Subscription<any>>();
-  private readonly routed = new Set<Subscription<any>>();
+  private readonly lifecycle: Lifecycle;
+  private readonly subscriptions = new SubscriptionTable((failure) => this.reportHandlerFailure(failure));
   private readonly requests = new PendingRequests(() => this.counters.lateReplies++);
   private readonly offline: OfflineQueue;
   private nextSubscriptionId = 1;
   private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
-  private connectedWaiters: Array<() => void> = [];
-  private cancelSleep: (() => void) | null = null;
-  /** Set by close(): the signal the loop acts on. */
-  private closeRequested = false;
-  /** Aborted by close(): a handshake under way gives up at once. */
-  private readonly closing = new AbortController();
-  /** The one loop that owns every transition: connecting, connected, reconnecting, closed. */
-  private readonly loop: Promise<void>;
   private markClosed!: (error: SockbusError | undefined) => void;
-  private markStarted!: () => void;
-  /** Rejects `started`; a no-op once it has settled. */
-  private failStart!: (error: unknown) => void;
   private readonly options: ResolvedClientOptions;
   private warnedWeakCheck = false;
   private warnedUnheardFailure = false;
@@ -128,19 +77,25 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     this.options = resolveClientOptions(options);
     this.offline = new OfflineQueue(this.options.offlineQueueMessages, this.options.offlineQueueBytes);
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
-    this.started = new Promise((resolve, reject) => {
-      this.markStarted = resolve;
-      this.failStart = reject;
+    this.lifecycle = new Lifecycle(this.options, {
+      open: (signal) => this.openSession(signal),
+      attached: (session, isReconnect) => this.attach(session, isReconnect),
+      ended: (session) => this.reportUnconfirmed(session),
+      lost: (reason) => this.lost(reason),
+      attemptFailed: (reason) => this.emit('error', reason),
+      finished: (reason) => this.finish(reason),
+      stateChanged: (state) => this.emit('status', state),
     });
-    // Nobody may be awaiting `started` when a later failure happens; that is not unhandled.
-    this.started.catch(() => undefined);
-    this.loop = this.run().catch(this.failStart);
+    this.started = this.lifecycle.started;
+    this.lifecycle.start();
   }
 
   get state(): ClientState {
-    // close() is a signal the loop acts on; from the caller's side the client is closed at once.
-    if (this.closeRequested) return 'closed';
-    return this.stateValue;
+    return this.lifecycle.state;
+  }
+
+  private get session(): Session | null {
+    return this.lifecycle.session;
   }
 
   /** Encodes and sends a message, or queues it while disconnected. Throws on an invalid topic or an oversize message. */
@@ -180,7 +135,7 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     if (this.session?.isOpen) this.session.send(body);
     else {
       // Sent once connected, if that happens before the request times out.
-      this.whenConnected().then(
+      this.lifecycle.usableSession().then(
         (session) => this.requests.isPending(id) && session.send(body),
         (error: SockbusError) => this.requests.fail(id, error),
       );
@@ -211,24 +166,24 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     const problem = options.queue === undefined ? null : queueNameProblem(options.queue);
     if (problem) throw new ProtocolError(ErrorCode.InvalidQueue, problem);
     const subscription = new Subscription<T>(this, this.nextSubscriptionId++, pattern, onMessage, this.options.subscriptionQueueMessages, options.queue);
-    this.subscriptions.set(subscription.id, subscription);
+    this.subscriptions.add(subscription);
     this.session?.send(subscribeBody(subscription));
     return subscription;
   }
 
   unsubscribe(subscription: Subscription<any>): void {
-    if (!this.forget(subscription)) return;
+    if (!this.subscriptions.forget(subscription)) return;
     this.session?.send(encodeBody({ kind: MessageKind.Unsubscribe, subscriptionId: subscription.id }));
   }
 
   /** Resolves once the broker has received everything published and subscribed before this call. */
   async flush(): Promise<void> {
-    await (await this.openSession()).ping();
+    await (await this.usableSession()).ping();
   }
 
   /** The broker's counters. */
   async brokerStats(): Promise<BrokerStats> {
-    return (await this.openSession()).stats();
+    return (await this.usableSession()).stats();
   }
 
   /** The clients connected to the broker now, this one included. */
@@ -238,106 +193,48 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
 
   /**
    * Sends what is buffered for a connected broker, then disconnects for
-   * good. It only signals the loop (and ends the session cleanly, goodbye
-   * and confirmation included); the loop makes the transition, and close()
+   * good: the loop makes the transition (see lifecycle.ts), and close()
    * resolves once it has.
    */
-  async close(): Promise<void> {
-    if (!this.closeRequested) {
-      this.closeRequested = true;
-      this.closing.abort();
-      this.cancelSleep?.();
-      void this.session?.end();
-    }
-    await this.loop;
+  close(): Promise<void> {
+    return this.lifecycle.close();
   }
 
   reportDropped(count: number): void {
     this.countClientDrop(count, 'a subscription iterator was not read fast enough');
   }
 
-  private async run(): Promise<void> {
-    let attempt = 0;
-    let everConnected = false;
-    while (!this.closeRequested) {
-      const opened = await this.dial();
-      if (opened === null) break;
-      if (opened instanceof SockbusError) {
-        const reason = opened;
-        // Said every time: a user must see that an impostor holds the socket, not only a retry that never succeeds.
-        if (everConnected && reason.code === ErrorCode.UntrustedBroker) this.emit('error', reason);
-        const failedFile = await socketFileIdentity(this.options.path);
-        const delay = this.shouldRetry(everConnected, reason) ? this.options.reconnectPolicy(attempt++) : null;
-        if (delay === null) return this.giveUp(reason, everConnected);
-        await this.waitBeforeRetry(delay, failedFile);
-        continue;
-      }
-      const session = opened;
-      this.attach(session, everConnected);
-      everConnected = true;
-      const openedAt = Date.now();
-      const reason = await session.closed;
-      this.session = null;
-      this.reportUnconfirmed(session);
-      // A reply can only come back on the connection that sent the request; when
-      // close() ended it, that is why the request failed, not a lost connection.
-      if (this.closeRequested) break;
-      this.requests.failAll(
-        (topic) => new SockbusError(ErrorCode.ConnectionClosed, `the connection to the broker was lost before the reply to the request on ${topic} arrived (${reason.message})`),
-      );
-      this.setState('reconnecting');
-      this.emit('disconnect', reason);
-      if (!this.options.reconnect) return this.giveUp(reason, true);
-      // A session that ends soon after its handshake counts as a failed attempt: a broker
-      // that welcomes and then sends a bad frame was redialled 56,624 times in 10 s.
-      if (Date.now() - openedAt >= STABLE_SESSION_MS) attempt = 0;
-      const delay = this.options.reconnectPolicy(attempt++);
-      if (delay === null) return this.giveUp(reason, true);
-      await this.waitBeforeRetry(delay, await socketFileIdentity(this.options.path));
-    }
-    this.closeDown();
-  }
-
-  /** A new session, the reason none could be opened, or null when close() came first (a handshake under way is abandoned). */
-  private async dial(): Promise<Session | SockbusError | null> {
-    const opened = await Session.open({
+  /** One session with the broker, handshake included; abandoned when `signal` aborts. */
+  private openSession(signal: AbortSignal): Promise<Session> {
+    return Session.open({
       ...this.options,
       onMessage: (message) => this.receive(message),
       onUndecodable: (error) => this.skipUndecodable(error),
       checkBroker: (socket) => this.checkBroker(socket),
-      signal: this.closing.signal,
-    }).catch((error: SockbusError) => error);
-    if (!this.closeRequested) return opened;
-    if (opened instanceof Session) opened.abort(new SockbusError(ErrorCode.ClientClosed, 'the client was closed'));
-    return null;
+      signal,
+    });
   }
 
-  /** The transition close() asked for, made by the loop: everything waiting learns why. */
-  private closeDown(): void {
-    this.setState('closed');
-    // Closed before the first welcome: whoever awaits `started` learns why instead of waiting forever.
-    this.failStart(new SockbusError(ErrorCode.ClientClosed, 'the client was closed before it connected'));
-    this.requests.failAll((topic) => new SockbusError(ErrorCode.ClientClosed, `the client was closed before the reply to the request on ${topic} arrived`));
-    this.finish(undefined);
+  /** A lost connection: what waited on it fails now rather than at its timeout. */
+  private lost(reason: SockbusError): void {
+    // A reply can only come back on the connection that sent the request.
+    this.requests.failAll(
+      (topic) => new SockbusError(ErrorCode.ConnectionClosed, `the connection to the broker was lost before the reply to the request on ${topic} arrived (${reason.message})`),
+    );
+    this.emit('disconnect', reason);
   }
 
   /** Restores subscriptions, then sends the offline queue, in the order they were made. */
   private attach(session: Session, isReconnect: boolean): void {
     this.maxFrameBytes = session.welcome.maxFrameBytes;
-    // A new connection: no subscription is held by the broker until it says so again.
-    for (const subscription of this.routed) this.routes.remove(subscription.pattern, subscription);
-    this.routed.clear();
+    this.subscriptions.newConnection();
     for (const subscription of this.subscriptions.values()) session.send(subscribeBody(subscription));
     for (const body of this.offline.drain()) session.send(body);
-    this.session = session;
-    this.setState('connected');
-    for (const wake of this.connectedWaiters.splice(0)) wake();
     const info = connectionInfo(session.welcome);
     if (isReconnect) {
       this.counters.reconnects++;
       this.emit('reconnect', info);
     } else {
-      this.markStarted();
       this.emit('connect', info);
     }
   }
@@ -353,13 +250,13 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
         this.emit('dropped', { source: 'broker', count: message.count, reason: 'the broker\'s buffer for this client was full' });
         return;
       case MessageKind.Subscribed:
-        return this.route(message.subscriptionId);
+        return this.subscriptions.acknowledged(message.subscriptionId);
       case MessageKind.Error: {
         const error = new SockbusError(message.code as ErrorCode, message.message);
         // `sub` means the broker holds no such subscription (refused, or ended by a policy reload): it ends here too.
         const sub = message.about?.sub;
         const subscription = sub === undefined ? undefined : this.subscriptions.get(sub);
-        if (subscription) this.forget(subscription, error);
+        if (subscription) this.subscriptions.forget(subscription, error);
         this.emit('error', error);
         return;
       }
@@ -371,46 +268,27 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     }
   }
 
-  /** The broker holds this subscription now: plain deliveries after this frame are its to receive (PROTOCOL.md §3.7). */
-  private route(subscriptionId: number): void {
-    const subscription = this.subscriptions.get(subscriptionId);
-    if (!subscription || subscription.queue !== undefined || this.routed.has(subscription)) return;
-    this.routed.add(subscription);
-    this.routes.add(subscription.pattern, subscription);
-  }
-
-  /** Hands a delivery to its one subscription when the broker named it, else to every matching plain subscription. */
-  private dispatch({ topic, data, headers, info, sender }: Delivery): void {
+  /** Hands a delivery to its subscriptions, as a Message that can answer when it is a request. */
+  private dispatch(delivery: Delivery): void {
     this.counters.received++;
-    const message = new Message(topic, data, headers, info, info?.reply === undefined ? undefined : this, sender);
-    if (info?.sub !== undefined) {
-      const subscription = this.subscriptions.get(info.sub);
-      if (subscription) this.deliverTo(subscription, message);
-      return;
-    }
-    for (const subscription of this.routes.matching(topic)) this.deliverTo(subscription, message);
+    const { topic, data, headers, info, sender } = delivery;
+    this.subscriptions.dispatch(delivery, new Message(topic, data, headers, info, info?.reply === undefined ? undefined : this, sender));
   }
 
   /**
-   * A handler failure nobody listens for is not lost: the first is written
-   * to stderr (with a hint), the rest are counted in counters.handlerFailures.
+   * A throwing handler must not break the connection or the other handlers.
+   * A failure nobody listens for is not lost: the first is written to
+   * stderr (with a hint), every one is counted in counters.handlerFailures.
    */
-  private reportUnheard(failure: SockbusError): void {
+  private reportHandlerFailure(failure: SockbusError): void {
+    this.counters.handlerFailures++;
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', failure);
+      return;
+    }
     if (this.warnedUnheardFailure) return;
     this.warnedUnheardFailure = true;
     process.stderr.write(`sockbus: ${failure.code}: ${failure.message} (later failures are counted in counters.handlerFailures; listen for 'error' to see each)\n`);
-  }
-
-  private deliverTo(subscription: Subscription<any>, message: Message): void {
-    try {
-      subscription.deliver(message);
-    } catch (error) {
-      // A throwing handler must not break the connection or the other handlers.
-      this.counters.handlerFailures++;
-      const failure = new SockbusError(ErrorCode.HandlerFailed, `handler of ${subscription.pattern} threw: ${(error as Error).message}`, { cause: error });
-      if (this.listenerCount('error') > 0) this.emit('error', failure);
-      else this.reportUnheard(failure);
-    }
   }
 
   private assertFits(bodyBytes: number): void {
@@ -426,14 +304,6 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
       return;
     }
     session.sendPublish(parts);
-  }
-
-  /** Removes a subscription locally and ends it; false when it was already gone. */
-  private forget(subscription: Subscription<any>, error?: SockbusError): boolean {
-    if (!this.subscriptions.delete(subscription.id)) return false;
-    if (this.routed.delete(subscription)) this.routes.remove(subscription.pattern, subscription);
-    subscription.end(error);
-    return true;
   }
 
   private sendLater(body: Uint8Array): void {
@@ -463,24 +333,10 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
     this.emit('dropped', { source: 'client', count, reason });
   }
 
-  private shouldRetry(everConnected: boolean, reason: SockbusError): boolean {
-    if (this.stateValue === 'closed') return false;
-    // The first connect reports an impostor at once, even to a client that waits for its broker.
-    if (!everConnected && (!this.options.waitForBroker || reason.code === ErrorCode.UntrustedBroker)) return false;
-    // A broker that refuses our handshake will refuse it again.
-    return reason.code !== ErrorCode.UnsupportedVersion;
-  }
-
-  private giveUp(reason: SockbusError, everConnected: boolean): void {
-    if (this.stateValue !== 'closed') this.setState('closed');
-    this.finish(reason);
-    if (!everConnected) throw reason;
-  }
-
+  /** Closed for good: after close(), what waited learns that; after giving up, why. */
   private finish(reason: SockbusError | undefined): void {
-    for (const subscription of this.subscriptions.values()) subscription.end(reason);
-    this.subscriptions.clear();
-    for (const wake of this.connectedWaiters.splice(0)) wake();
+    if (!reason) this.requests.failAll((topic) => new SockbusError(ErrorCode.ClientClosed, `the client was closed before the reply to the request on ${topic} arrived`));
+    this.subscriptions.endAll(reason);
     this.markClosed(reason);
   }
 
@@ -500,60 +356,17 @@ export class Client extends EventEmitter<ClientEvents> implements SubscriptionOw
   }
 
   /** The current session if it is usable, else the next one. */
-  private async openSession(): Promise<Session> {
+  private usableSession(): Promise<Session> {
     this.assertOpen();
-    return this.session?.isOpen ? this.session : this.whenConnected();
+    return this.lifecycle.usableSession();
   }
 
-  private whenConnected(): Promise<Session> {
-    return new Promise((resolve, reject) => {
-      this.connectedWaiters.push(() => (this.session ? resolve(this.session) : reject(this.closedError())));
-    });
-  }
-
-  /**
-   * Waits out the backoff delay, but cuts it short when a new socket file
-   * appears (see socket-watch.ts): then it waits only a jitter of its own,
-   * so the clients of a restarted broker do not all dial in one moment.
-   */
-  private async waitBeforeRetry(delayMs: number, failedFile: string | null): Promise<void> {
-    const deadline = Date.now() + delayMs;
-    for (let remaining = delayMs; remaining > 0 && !this.isClosed(); remaining = deadline - Date.now()) {
-      await this.sleep(Math.min(remaining, SOCKET_POLL_MS));
-      if (!socketFileChanged(await socketFileIdentity(this.options.path), failedFile)) continue;
-      await this.sleep(Math.min(deadline - Date.now(), socketAppearedDelay()));
-      return;
-    }
-  }
-
-  private sleep(delayMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.cancelSleep = null;
-        resolve();
-      };
-      const timer = setTimeout(wake, delayMs);
-      this.cancelSleep = wake;
-    });
-  }
-
-  private setState(state: ClientState): void {
-    this.stateValue = state;
-    this.emit('status', state);
-  }
-
-  /** Closed, or asked to close: nothing new is accepted from then on. */
   private isClosed(): boolean {
-    return this.closeRequested || this.stateValue === 'closed';
+    return this.lifecycle.isClosed;
   }
 
   private assertOpen(): void {
-    if (this.isClosed()) throw this.closedError();
-  }
-
-  private closedError(): SockbusError {
-    return new SockbusError(ErrorCode.ClientClosed, 'the client is closed');
+    if (this.isClosed()) throw new SockbusError(ErrorCode.ClientClosed, 'the client is closed');
   }
 }
 

@@ -1,5 +1,6 @@
 /** The public API of the sockbus client library. */
-export { connect, Client, type ClientCounters, type PublishOptions, type RequestOptions, type SubscribeOptions } from './client.js';
+export { connect, Client } from './client.js';
+export type { ClientCounters, PublishOptions, RequestOptions, SubscribeOptions } from './api-types.js';
 export { Subscription, type MessageHandler } from './subscription.js';
 export { Message, type RespondOptions, type RespondErrorOptions } from './message.js';
 export type { Reply } from './requests.js';
