@@ -85,6 +85,7 @@ export class Lifecycle {
 
   /** The current session if it is usable, else the next one; rejects once the client is closed. */
   usableSession(): Promise<Session> {
+    if (this.isClosed) return Promise.reject(closedError());
     if (this.current?.isOpen) return Promise.resolve(this.current);
     return new Promise((resolve, reject) => {
       this.connectedWaiters.push(() => (this.current ? resolve(this.current) : reject(closedError())));
