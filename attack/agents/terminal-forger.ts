@@ -13,7 +13,8 @@ runAgent(async () => {
   const client = await connect({ path, name: `alice\x1b[2K\r\n${forgedLine}` });
   emit('ready');
   await nextCommand('go');
-  const headers = { 'k\x1b[31m': `v\r\n${forgedLine}\x1b[0m`, origin: `\x1b]0;owned\x07\r${forgedLine}` };
+  // Header names cannot hold controls at all (PROTOCOL.md §4.4: the client and the broker refuse them); values can.
+  const headers = { k: `v\r\n${forgedLine}\x1b[0m`, origin: `\x1b]0;owned\x07\r${forgedLine}` };
   client.publish(topic, `ok\r\n${forgedLine}`, { headers });
   client.publish(topic, 'second', { headers });
   await client.flush();
