@@ -112,9 +112,9 @@ export class MsgpackCursor {
     const names: string[] = [];
     for (let index = 0; index < entries; index++) {
       if (problem) {
-        this.skipValue();
-        this.skipValue();
-        continue;
+        // Refused already: the rest is only stepped over, in one pass.
+        this.skipValues(2 * (entries - index), false);
+        break;
       }
       problem = this.readHeaderEntry(what, names);
     }
@@ -186,15 +186,26 @@ export class MsgpackCursor {
    * Iterative, so hostile nesting cannot exhaust the stack.
    */
   skipValue(): void {
-    let remaining = 1;
+    this.skipValues(1, true);
+  }
+
+  /**
+   * Skips `count` values in one loop. `checkText` false skips strings
+   * unread: for what is refused anyway, so that refusing a huge map costs
+   * one pass over its bytes and no more.
+   */
+  skipValues(count: number, checkText: boolean): void {
+    let remaining = count;
     while (remaining > 0) {
       remaining--;
       const byte = this.readByte();
       if (byte <= 0x7f || byte >= 0xe0) continue;
       if (byte <= 0x8f) remaining += (byte & 0x0f) * 2;
       else if (byte <= 0x9f) remaining += byte & 0x0f;
-      else if (byte <= 0xbf) this.checkText(byte & 0x1f);
-      else remaining += this.skipTyped(byte);
+      else if (byte <= 0xbf) {
+        if (checkText) this.checkText(byte & 0x1f);
+        else this.take(byte & 0x1f);
+      } else remaining += this.skipTyped(byte, checkText);
     }
   }
 
@@ -205,21 +216,26 @@ export class MsgpackCursor {
    */
   invalidTextAt = -1;
 
+  private skipText(length: number, checkText: boolean): void {
+    if (checkText) this.checkText(length);
+    else this.take(length);
+  }
+
   private checkText(length: number): void {
     const end = this.take(length);
     if (this.invalidTextAt === -1 && !isText(this.bytes.subarray(end - length, end))) this.invalidTextAt = end - length;
   }
 
   /** Skips the body of a value whose first byte is in 0xc0..0xdf; returns how many nested values follow. */
-  private skipTyped(byte: number): number {
+  private skipTyped(byte: number, checkText: boolean): number {
     switch (byte) {
       case 0xc0: case 0xc2: case 0xc3: return 0;
       case 0xc4: this.take(this.readUnsigned(1)); return 0;
       case 0xc5: this.take(this.readUnsigned(2)); return 0;
       case 0xc6: this.take(this.readUnsigned(4)); return 0;
-      case 0xd9: this.checkText(this.readUnsigned(1)); return 0;
-      case 0xda: this.checkText(this.readUnsigned(2)); return 0;
-      case 0xdb: this.checkText(this.readUnsigned(4)); return 0;
+      case 0xd9: this.skipText(this.readUnsigned(1), checkText); return 0;
+      case 0xda: this.skipText(this.readUnsigned(2), checkText); return 0;
+      case 0xdb: this.skipText(this.readUnsigned(4), checkText); return 0;
       case 0xc7: this.take(this.readUnsigned(1) + 1); return 0;
       case 0xc8: this.take(this.readUnsigned(2) + 1); return 0;
       case 0xc9: this.take(this.readUnsigned(4) + 1); return 0;
