@@ -33,7 +33,7 @@ describe('the frame batcher', () => {
     const { batcher, written } = recordingBatcher();
     for (let index = 0; index < 2000; index++) batcher.append(Buffer.alloc(96));
     batcher.flush();
-    // 2000 frames of 100 bytes: 200,000 bytes in four writes, the first small chunk moved into the first full one.
+    // 2000 frames of 100 bytes: 200,000 bytes in four writes, as many whole frames as a chunk holds in each.
     expect(written.map((bytes) => bytes.length)).toEqual([65500, 65500, 65500, 3500]);
   });
 });
