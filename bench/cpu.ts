@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+
+/** CPU seconds a process has used so far (user + system), from /proc. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** Wall-clock time in milliseconds with sub-millisecond precision, comparable across processes. */
+export const now = () => performance.timeOrigin + performance.now();
+
+interface Sample {
+  at: number;
+  seconds: number[];
+}
+
+/**
+ * Samples the CPU time of a set of processes from start() until stop(), so
+ * that their share over a window that ends between two samples (the last
+ * delivery) can be read afterwards without counting the idle wait of a
+ * subscriber that lost messages. USER_HZ ticks are 10 ms, so a share is
+ * good to about 1 % per second of window.
+ */
+export class CpuSampler {
+  private readonly samples: Sample[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly pids: number[],
+    private readonly intervalMs = 25,
+  ) {}
+
+  start(): number {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    return this.samples[0]!.at;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.sample();
+  }
+
+  /** CPU seconds each process used from start() to `until`, interpolated between the samples around it. */
+  usedUntil(until: number): number[] {
+    const first = this.samples[0]!;
+    const last = this.samples[this.samples.length - 1]!;
+    const after = this.samples.find((sample) => sample.at >= until) ?? last;
+    const before = [...this.samples].reverse().find((sample) => sample.at <= until) ?? first;
+    const fraction = after.at > before.at ? (until - before.at) / (after.at - before.at) : 1;
+    return this.pids.map((_, index) => {
+      const at = before.seconds[index]! + (after.seconds[index]! - before.seconds[index]!) * Math.min(1, Math.max(0, fraction));
+      return at - first.seconds[index]!;
+    });
+  }
+
+  private sample(): void {
+    const previous = this.samples[this.samples.length - 1];
+    const seconds = this.pids.map((pid, index) => {
+      try {
+        return cpuSeconds(pid);
+      } catch {
+        // A process that has already ended keeps its last figure.
+        return previous?.seconds[index] ?? 0;
+      }
+    });
+    this.samples.push({ at: now(), seconds });
+  }
+}
