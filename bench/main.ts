@@ -73,6 +73,8 @@ async function main(): Promise<void> {
     for (const scenario of SCENARIOS) {
       // The raw relay has no subscriptions, so routing cost means nothing for it.
       if (server.system === 'raw' && scenario.unrelatedSubscriptions) continue;
+      // The C clients' routing runs only when asked for (--scenarios f10): the broker's routing is the sockbus row's, and the full run must fit its slot.
+      if (server.system === 'sockbus-c' && scenario.unrelatedSubscriptions && !chosen) continue;
       const attempts: RunResult[] = [];
       try {
         for (let run = 1; run <= runs; run++) {

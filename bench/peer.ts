@@ -5,9 +5,9 @@ import { now } from './cpu.js';
  * One benchmark process: publishes, subscribes, or holds connections and
  * subscriptions, then prints one JSON line with what it saw. The
  * orchestrator runs several at once, apart from the server they measure.
- * A publisher waits for "go" on standard input after saying ready; every
- * peer stays after its result until standard input ends, so that the
- * orchestrator can read its CPU time (bench/peers.ts).
+ * Publishers and subscribers wait for "go" on standard input after saying
+ * ready; every peer stays after its result until standard input ends, so
+ * that the orchestrator can read its CPU time (bench/peers.ts).
  * Usage: node dist-tools/bench/peer.js '{"system":...,"role":...}'
  * (the C clients' peer is clients/c/bench/sockbus-bench.c).
  */
@@ -128,7 +128,8 @@ async function subscribe(client: BenchClient, task: Extract<PeerTask, { role: 's
     else if (result.received % 1000 === 1) armIdle();
   });
   say('ready');
-  armIdle(); // a run that never starts still ends
+  // From the go on (publishers may take seconds to start on a busy machine), a run that never starts still ends.
+  void go.then(armIdle);
   await finished;
   if (idleTimer) clearTimeout(idleTimer);
   if (latencies.length > 0) {

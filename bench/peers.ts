@@ -6,9 +6,10 @@ import type { PeerTask } from './peer.js';
 const PEER_SCRIPT = fileURLToPath(new URL('./peer.js', import.meta.url));
 
 /**
- * A running benchmark process. It says `ready` when connected; a publisher
- * then waits for go(), so that every publisher starts at once and after its
- * own start-up. `result` resolves with the JSON line it prints when done;
+ * A running benchmark process. It says `ready` when connected (a
+ * subscriber: subscribed), then waits for go(), so that every publisher
+ * starts at once and after its own start-up, and no subscriber gives up
+ * before then. `result` resolves with the JSON line it prints when done;
  * it then stays, so that its CPU time can still be read, until release().
  */
 export interface Peer {

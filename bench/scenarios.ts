@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NodeSystemName } from './adapters.js';
+import type { NodeSystemName, SystemName } from './adapters.js';
 import { CpuSampler, now } from './cpu.js';
 import type { SubscribeResult } from './peer.js';
 import { startPeer, type Peer } from './peers.js';
@@ -59,6 +59,9 @@ export interface MemoryResult {
 
 const TOPIC = 'bench.data';
 
+/** Idle connections and subscriptions cost the broker the same whoever holds them, so the C clients' runs use a Node holder. */
+const holderFor = (system: SystemName): NodeSystemName => (system === 'sockbus-c' ? 'sockbus' : system);
+
 function scratchDirectory(): string {
   return mkdtempSync(join(tmpdir(), 'sockbus-bench-'));
 }
@@ -75,9 +78,7 @@ export async function runScenario(server: ServerDefinition, scenario: Scenario, 
     const { system, address } = running;
     const timeoutMs = 120_000;
     if (scenario.unrelatedSubscriptions) {
-      // Idle subscriptions cost the broker the same whoever holds them, so the C clients' runs use a Node holder.
-      const holderSystem: NodeSystemName = system === 'sockbus-c' ? 'sockbus' : system;
-      const holder = startPeer({ role: 'hold', system: holderSystem, address, connections: 1, subscriptionsEach: scenario.unrelatedSubscriptions }, timeoutMs);
+      const holder = startPeer({ role: 'hold', system: holderFor(system), address, connections: 1, subscriptionsEach: scenario.unrelatedSubscriptions }, timeoutMs);
       peers.push(holder);
       await holder.ready;
     }
@@ -95,7 +96,7 @@ export async function runScenario(server: ServerDefinition, scenario: Scenario, 
     await Promise.all(publishers.map((publisher) => publisher.ready));
     const sampler = new CpuSampler([running.pid, ...publishers.map((peer) => peer.pid), ...subscribers.map((peer) => peer.pid)]);
     const startedAt = sampler.start();
-    for (const publisher of publishers) publisher.go();
+    for (const peer of [...subscribers, ...publishers]) peer.go();
     let results: SubscribeResult[];
     try {
       results = (await Promise.all(subscribers.map((subscriber) => subscriber.result))) as SubscribeResult[];
@@ -144,8 +145,7 @@ export async function measureMemory(server: ServerDefinition, connections: numbe
   try {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const idleBytes = residentBytes(running.pid);
-    const holderSystem: NodeSystemName = running.system === 'sockbus-c' ? 'sockbus' : running.system;
-    const holder = startPeer({ role: 'hold', system: holderSystem, address: running.address, connections, subscriptionsEach }, 300_000);
+    const holder = startPeer({ role: 'hold', system: holderFor(running.system), address: running.address, connections, subscriptionsEach }, 300_000);
     await holder.ready;
     await new Promise((resolve) => setTimeout(resolve, 300));
     const loadedBytes = residentBytes(running.pid);

@@ -3,7 +3,7 @@
  * (bench/peers.ts runs it), so that the broker can be measured without the
  * Node clients' cost. It speaks to the orchestrator as bench/peer.ts does:
  * "ready" once connected (a subscriber: once its subscription is
- * confirmed), a publisher then waits for "go" on standard input; one JSON
+ * confirmed), then it waits for "go" on standard input; one JSON
  * line with what it saw; then it stays until standard input ends, so that
  * the orchestrator can read its CPU time in /proc before it exits.
  *
@@ -286,6 +286,8 @@ static int subscribe(const arguments *args) {
     /* The subscription's confirmation comes before the flush's answer. */
     if (sockbus_flush_sync(bus, 10000, &error) < 0) fail("the subscription was not confirmed", &error);
     say("ready");
+    /* The idle limit counts from the go: publishers may take seconds to start on a busy machine. */
+    if (!wait_for_input(bus, "go")) return 1;
     double quiet_since = wall_ms();
     long seen = 0;
     /* Ends with every expected message, or after idle_ms without one (a run that loses some still ends). */
