@@ -20,7 +20,7 @@ export function buildCBench(): string | null {
     built = null;
   } catch (error) {
     const stderr = String((error as { stderr?: string }).stderr ?? '').trim().split('\n').slice(-2).join(' | ');
-    built = `the C client did not build (make -C clients/c build/sockbus-bench: ${stderr || (error as Error).message}; it needs build-essential, pkg-config and libmsgpack-dev)`;
+    built = `the C client did not build: make -C clients/c build/sockbus-bench said "${stderr || (error as Error).message}"; it needs build-essential, pkg-config and libmsgpack-dev`;
   }
   return built;
 }

@@ -64,7 +64,8 @@ async function main(): Promise<void> {
     const reason = server.unavailable();
     if (reason) {
       report.skipped[server.system] = reason;
-      console.log(`${server.system}: skipped (${reason}; install with: apt-get install -y redis-server mosquitto nats-server)`);
+      const install = server.system === 'sockbus-c' ? '' : '; install with: apt-get install -y redis-server mosquitto nats-server';
+      console.log(`${server.system}: skipped (${reason}${install})`);
       continue;
     }
     report.versions[server.system] = server.version();
