@@ -129,7 +129,7 @@ export async function runScenario(server: ServerDefinition, scenario: Scenario, 
       cpuPercent: { publishers: sum(perPublisher), broker: percent(used[0]!), subscribers: sum(perSubscriber), perPublisher, perSubscriber, windowSeconds },
     };
     // Let each peer close its connection and exit before the server stops.
-    await Promise.all(peers.filter((peer) => publishers.includes(peer) || subscribers.includes(peer)).map((peer) => peer.release().catch(() => undefined)));
+    await Promise.all([...publishers, ...subscribers].map((peer) => peer.release().catch(() => undefined)));
     return result;
   } finally {
     for (const peer of peers) peer.kill();
