@@ -85,7 +85,7 @@ async function main(): Promise<void> {
           const cpu = result.cpuPercent;
           console.log(
             `[${scenario.id}] ${server.system} run ${run}/${runs}: ${format(result.perSecond)}/s, lost ${result.lost}, server CPU ${result.serverCpuMicrosPerDelivery.toFixed(2)} µs per delivery, ` +
-              `CPU % publishers ${cpu.publishers} / broker ${cpu.broker} / subscribers ${cpu.subscribers}${latency}`,
+              `CPU % publishers ${cpu.publishers} / broker ${cpu.broker} / subscribers ${cpu.subscribers} (others ${cpu.others})${latency}`,
           );
         }
         results.scenarios[scenario.id] = median(attempts);

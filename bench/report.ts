@@ -106,12 +106,12 @@ export function renderTable(report: BenchReport): string {
     });
     lines.push(`| ${[row.label, ...cells, ...ratios].join(' | ')} |`);
   }
-  const cpuHeader = ['CPU % of one core: publishers / broker / subscribers', ...systems.map((system) => LABELS[system])];
+  const cpuHeader = ['CPU % of one core: publishers / broker / subscribers (others)', ...systems.map((system) => LABELS[system])];
   const cpuLines = [`| ${cpuHeader.join(' | ')} |`, `|${cpuHeader.map(() => '---').join('|')}|`];
   for (const { id } of report.scenarios) {
     const cells = systems.map((system) => {
       const cpu = report.results[system]!.scenarios[id]?.cpuPercent;
-      return cpu ? [cpu.publishers, cpu.broker, cpu.subscribers].map((value) => value.toFixed(0)).join(' / ') : 'n/a';
+      return cpu ? `${[cpu.publishers, cpu.broker, cpu.subscribers].map((value) => value.toFixed(0)).join(' / ')} (${cpu.others.toFixed(0)})` : 'n/a';
     });
     cpuLines.push(`| ${[SHORT_TITLES[id] ?? id, ...cells].join(' | ')} |`);
   }
@@ -132,7 +132,7 @@ export function renderTable(report: BenchReport): string {
     '',
     ...lines,
     '',
-    'CPU share per process over each run\'s window (the publishers\' start to the last delivery), in percent of one core, summed over the processes of a role (10 subscribers in (b), 10 publishers in (c)); a pipeline where nobody is near 100 is stalling.',
+    'CPU share per process over each run\'s window (the publishers\' start to the last delivery), in percent of one core, summed over the processes of a role (10 subscribers in (b), 10 publishers in (c)); in brackets, everything else the machine ran meanwhile (the orchestrator included). A row where nobody is near 100 while the others take little is a stall.',
     '',
     ...cpuLines,
     '',

@@ -47,6 +47,13 @@ export interface CpuShares {
   subscribers: number;
   perPublisher: number[];
   perSubscriber: number[];
+  /**
+   * The rest of the machine's busy time over the window, all cores (200 is
+   * both of two cores): the orchestrator, a holder, and whatever else runs
+   * on a shared machine. Where it is high, low shares above are contention,
+   * not a stall.
+   */
+  others: number;
   windowSeconds: number;
 }
 
@@ -115,8 +122,9 @@ export async function runScenario(server: ServerDefinition, scenario: Scenario, 
     const windowSeconds = Math.max(0.001, (windowEnd - startedAt) / 1000);
     const used = sampler.usedUntil(windowEnd);
     const percent = (cpu: number) => Math.round((cpu / windowSeconds) * 1000) / 10;
-    const perPublisher = used.slice(1, 1 + publishers.length).map(percent);
-    const perSubscriber = used.slice(1 + publishers.length).map(percent);
+    const perPublisher = used.processes.slice(1, 1 + publishers.length).map(percent);
+    const perSubscriber = used.processes.slice(1 + publishers.length).map(percent);
+    const ours = used.processes.reduce((total, seconds) => total + seconds, 0);
     const sum = (values: number[]) => Math.round(values.reduce((total, value) => total + value, 0) * 10) / 10;
     const result: RunResult = {
       deliveries,
@@ -124,9 +132,17 @@ export async function runScenario(server: ServerDefinition, scenario: Scenario, 
       lost: expected - deliveries,
       perSecond,
       megabytesPerSecond: (perSecond * scenario.size) / 1e6,
-      serverCpuMicrosPerDelivery: deliveries ? (used[0]! * 1e6) / deliveries : 0,
+      serverCpuMicrosPerDelivery: deliveries ? (used.processes[0]! * 1e6) / deliveries : 0,
       latencyMicros: results[0]?.latencyMicros ?? null,
-      cpuPercent: { publishers: sum(perPublisher), broker: percent(used[0]!), subscribers: sum(perSubscriber), perPublisher, perSubscriber, windowSeconds },
+      cpuPercent: {
+        publishers: sum(perPublisher),
+        broker: percent(used.processes[0]!),
+        subscribers: sum(perSubscriber),
+        perPublisher,
+        perSubscriber,
+        others: percent(Math.max(0, used.machine - ours)),
+        windowSeconds,
+      },
     };
     // Let each peer close its connection and exit before the server stops.
     await Promise.all([...publishers, ...subscribers].map((peer) => peer.release().catch(() => undefined)));
