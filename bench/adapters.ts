@@ -16,9 +16,12 @@ export interface BenchClient {
   close(): Promise<void>;
 }
 
-export type SystemName = 'sockbus' | 'raw' | 'redis' | 'mosquitto' | 'nats';
+/** Every system in the report; `sockbus-c` is the same broker driven by the C clients (clients/c/bench/). */
+export type SystemName = 'sockbus' | 'sockbus-c' | 'raw' | 'redis' | 'mosquitto' | 'nats';
+/** The systems whose bench clients are the Node ones below. */
+export type NodeSystemName = Exclude<SystemName, 'sockbus-c'>;
 
-export async function connectBenchClient(system: SystemName, address: string): Promise<BenchClient> {
+export async function connectBenchClient(system: NodeSystemName, address: string): Promise<BenchClient> {
   switch (system) {
     case 'sockbus':
       return sockbusClient(address);
@@ -73,8 +76,13 @@ async function rawClient(path: string): Promise<BenchClient> {
       socket.write(header);
       socket.write(payload);
     },
+    // A drain into the kernel, not a round trip: the relay has no acknowledgement. 'drain' comes only
+    // after a write went past the high-water mark, so a smaller remainder is waited out a turn at a time.
     async flush() {
-      if (socket.writableLength > 0) await new Promise((resolve) => socket.once('drain', resolve));
+      while (socket.writableLength > 0) {
+        if (socket.writableNeedDrain) await new Promise((resolve) => socket.once('drain', resolve));
+        else await new Promise((resolve) => setImmediate(resolve));
+      }
     },
     async close() {
       socket.end();

@@ -6,8 +6,17 @@ import { renderChart, renderTable, type BenchReport, type SystemResults } from '
 import { measureMemory, runScenario, type RunResult, type Scenario } from './scenarios.js';
 import { SERVERS } from './servers.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, scenarios: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, scenarios: { type: 'string' }, unbounded: { type: 'boolean' } } });
 const quick = values.quick ?? false;
+/**
+ * Publishers are flow-controlled as applications are (issue 16): every
+ * FLOW_BYTES of payload they start a flush and wait for the one before, so
+ * at most about 2 MiB are unconfirmed. --unbounded is the fire-hose of
+ * earlier runs, where only the client's own buffer limit holds them back.
+ */
+const unbounded = values.unbounded ?? false;
+const FLOW_BYTES = 1024 * 1024;
+const flowBytes = unbounded ? 0 : FLOW_BYTES;
 const runs = quick ? 1 : 3;
 // Quick mode is a smoke run for CI: small counts, and only the ends of the routing range.
 const scale = quick ? 0.05 : 1;
@@ -40,6 +49,8 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     date: new Date().toISOString(),
     quick,
+    mode: unbounded ? 'unbounded' : 'flow-controlled',
+    flowBytes,
     runsPerFigure: runs,
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
     versions: {},
@@ -48,11 +59,13 @@ async function main(): Promise<void> {
     results: {},
   };
   const only = values.only?.split(',');
+  console.log(unbounded ? 'Publishers unbounded (--unbounded): no flow control.' : `Publishers flow-controlled: a flush every ${FLOW_BYTES / 1024} KiB of payload, waiting for the previous one.`);
   for (const server of SERVERS.filter((candidate) => !only || only.includes(candidate.system))) {
     const reason = server.unavailable();
     if (reason) {
       report.skipped[server.system] = reason;
-      console.log(`${server.system}: skipped (${reason}; install with: apt-get install -y redis-server mosquitto nats-server)`);
+      const install = server.system === 'sockbus-c' ? '' : '; install with: apt-get install -y redis-server mosquitto nats-server';
+      console.log(`${server.system}: skipped (${reason}${install})`);
       continue;
     }
     report.versions[server.system] = server.version();
@@ -61,13 +74,19 @@ async function main(): Promise<void> {
     for (const scenario of SCENARIOS) {
       // The raw relay has no subscriptions, so routing cost means nothing for it.
       if (server.system === 'raw' && scenario.unrelatedSubscriptions) continue;
+      // The C clients' routing runs only when asked for (--scenarios f10): the broker's routing is the sockbus row's, and the full run must fit its slot.
+      if (server.system === 'sockbus-c' && scenario.unrelatedSubscriptions && !chosen) continue;
       const attempts: RunResult[] = [];
       try {
         for (let run = 1; run <= runs; run++) {
-          const result = await runScenario(server, scenario);
+          const result = await runScenario(server, scenario, flowBytes);
           attempts.push(result);
           const latency = result.latencyMicros ? `, latency p50 ${result.latencyMicros.p50} µs p99 ${result.latencyMicros.p99} µs` : '';
-          console.log(`[${scenario.id}] ${server.system} run ${run}/${runs}: ${format(result.perSecond)}/s, lost ${result.lost}, server CPU ${result.serverCpuMicrosPerDelivery.toFixed(2)} µs per delivery${latency}`);
+          const cpu = result.cpuPercent;
+          console.log(
+            `[${scenario.id}] ${server.system} run ${run}/${runs}: ${format(result.perSecond)}/s, lost ${result.lost}, server CPU ${result.serverCpuMicrosPerDelivery.toFixed(2)} µs per delivery, ` +
+              `CPU % publishers ${cpu.publishers} / broker ${cpu.broker} / subscribers ${cpu.subscribers} (others ${cpu.others})${latency}`,
+          );
         }
         results.scenarios[scenario.id] = median(attempts);
       } catch (error) {
@@ -75,7 +94,8 @@ async function main(): Promise<void> {
         console.log(`[${scenario.id}] ${server.system}: failed: ${(error as Error).message}`);
       }
     }
-    if (chosen && !chosen.includes('g')) continue;
+    // The C clients drive the same broker: its memory is measured in the sockbus row.
+    if ((chosen && !chosen.includes('g')) || server.system === 'sockbus-c') continue;
     try {
       results.memory = await measureMemory(server, MEMORY_CONNECTIONS, 5);
       const memory = results.memory;
@@ -89,8 +109,8 @@ async function main(): Promise<void> {
   const table = renderTable(report);
   const directory = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   mkdirSync(directory, { recursive: true });
-  // Only a full run replaces the recorded one.
-  const name = quick ? 'quick' : chosen ? 'partial' : 'latest';
+  // Only a full flow-controlled run replaces the recorded one.
+  const name = quick ? 'quick' : chosen || only ? 'partial' : unbounded ? 'unbounded' : 'latest';
   writeFileSync(`${directory}${name}.json`, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(`${directory}${name}.md`, table);
   writeFileSync(`${directory}${name}.svg`, renderChart(report));

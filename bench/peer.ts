@@ -1,15 +1,30 @@
-import { connectBenchClient, type BenchClient, type SystemName } from './adapters.js';
+import { connectBenchClient, type BenchClient, type NodeSystemName } from './adapters.js';
+import { now } from './cpu.js';
 
 /**
  * One benchmark process: publishes, subscribes, or holds connections and
  * subscriptions, then prints one JSON line with what it saw. The
  * orchestrator runs several at once, apart from the server they measure.
+ * Publishers and subscribers wait for "go" on standard input after saying
+ * ready; every peer stays after its result until standard input ends, so
+ * that the orchestrator can read its CPU time (bench/peers.ts).
  * Usage: node dist-tools/bench/peer.js '{"system":...,"role":...}'
+ * (the C clients' peer is clients/c/bench/sockbus-bench.c).
  */
 export type PeerTask =
-  | { role: 'publish'; system: SystemName; address: string; topic: string; count: number; size: number; ratePerSecond?: number }
-  | { role: 'subscribe'; system: SystemName; address: string; topic: string; expect: number; idleTimeoutMs: number; measureLatency: boolean }
-  | { role: 'hold'; system: SystemName; address: string; connections: number; subscriptionsEach: number };
+  | {
+      role: 'publish';
+      system: NodeSystemName | 'sockbus-c';
+      address: string;
+      topic: string;
+      count: number;
+      size: number;
+      ratePerSecond?: number;
+      /** Every this many payload bytes, start a flush and wait for the one before it; 0: unbounded. */
+      flowBytes: number;
+    }
+  | { role: 'subscribe'; system: NodeSystemName | 'sockbus-c'; address: string; topic: string; expect: number; idleTimeoutMs: number; measureLatency: boolean }
+  | { role: 'hold'; system: NodeSystemName; address: string; connections: number; subscriptionsEach: number };
 
 export interface SubscribeResult {
   received: number;
@@ -18,14 +33,47 @@ export interface SubscribeResult {
   latencyMicros: { p50: number; p99: number; max: number } | null;
 }
 
-/** Wall-clock time in milliseconds with sub-millisecond precision, comparable across processes. */
-const now = () => performance.timeOrigin + performance.now();
-
 const task = JSON.parse(process.argv[2]!) as PeerTask;
 const say = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
 
+let input = '';
+let markGo!: () => void;
+const go = new Promise<void>((resolve) => (markGo = resolve));
+const released = new Promise<void>((resolve) => process.stdin.once('end', resolve));
+process.stdin.setEncoding('utf8').on('data', (text: string) => {
+  input += text;
+  if (input.includes('go\n')) markGo();
+});
+
+/**
+ * Flow control as applications do it: every flowBytes of payload, start a
+ * flush and wait for the previous one, so at most about 2 × flowBytes are
+ * unconfirmed. With flowBytes 0 (--unbounded) it never waits.
+ */
+class FlowControl {
+  private unflushed = 0;
+  private inFlight: Promise<void> | null = null;
+
+  constructor(
+    private readonly client: BenchClient,
+    private readonly flowBytes: number,
+  ) {}
+
+  /** Counts a publish; returns a promise to wait for when a window is full, else null (no await on the hot path). */
+  account(bytes: number): Promise<void> | null {
+    if (this.flowBytes <= 0) return null;
+    this.unflushed += bytes;
+    if (this.unflushed < this.flowBytes) return null;
+    this.unflushed = 0;
+    const previous = this.inFlight;
+    this.inFlight = this.client.flush();
+    return previous;
+  }
+}
+
 async function publish(client: BenchClient, task: Extract<PeerTask, { role: 'publish' }>): Promise<void> {
   const payload = Buffer.alloc(task.size, 0x61);
+  const flow = new FlowControl(client, task.flowBytes);
   if (task.ratePerSecond) {
     // Paced: each message carries its send time, so the subscriber can measure latency.
     const started = now();
@@ -37,6 +85,8 @@ async function publish(client: BenchClient, task: Extract<PeerTask, { role: 'pub
         const stamped = Buffer.from(payload);
         stamped.writeDoubleLE(now(), 0);
         client.publish(task.topic, stamped);
+        const wait = flow.account(task.size);
+        if (wait) await wait;
       }
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
@@ -44,7 +94,11 @@ async function publish(client: BenchClient, task: Extract<PeerTask, { role: 'pub
     // As fast as the client takes them, yielding now and then so its writes go out.
     for (let sent = 0; sent < task.count; ) {
       const end = Math.min(task.count, sent + 1000);
-      for (; sent < end; sent++) client.publish(task.topic, payload);
+      for (; sent < end; sent++) {
+        client.publish(task.topic, payload);
+        const wait = flow.account(task.size);
+        if (wait) await wait;
+      }
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
@@ -74,7 +128,8 @@ async function subscribe(client: BenchClient, task: Extract<PeerTask, { role: 's
     else if (result.received % 1000 === 1) armIdle();
   });
   say('ready');
-  armIdle(); // a run that never starts still ends
+  // From the go on (publishers may take seconds to start on a busy machine), a run that never starts still ends.
+  void go.then(armIdle);
   await finished;
   if (idleTimer) clearTimeout(idleTimer);
   if (latencies.length > 0) {
@@ -101,14 +156,17 @@ async function hold(task: Extract<PeerTask, { role: 'hold' }>): Promise<void> {
 
 async function main(): Promise<void> {
   if (task.role === 'hold') return hold(task);
+  if (task.system === 'sockbus-c') throw new Error('the C clients run as clients/c/build/sockbus-bench, not in Node');
   const client = await connectBenchClient(task.system, task.address);
   if (task.role === 'publish') {
     say('ready');
+    await go;
     await publish(client, task);
     say({ published: task.count });
   } else {
     say(await subscribe(client, task));
   }
+  await released;
   await client.close();
   process.exit(0);
 }

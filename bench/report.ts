@@ -10,6 +10,9 @@ export interface SystemResults {
 export interface BenchReport {
   date: string;
   quick: boolean;
+  /** flow-controlled: a flush every flowBytes of payload, waiting for the previous one; unbounded: a fire-hose. */
+  mode: 'flow-controlled' | 'unbounded';
+  flowBytes: number;
   runsPerFigure: number;
   machine: { cpu: string; cores: number; memoryGiB: number; kernel: string; node: string };
   versions: Partial<Record<SystemName, string>>;
@@ -18,8 +21,20 @@ export interface BenchReport {
   results: Partial<Record<SystemName, SystemResults>>;
 }
 
-const ORDER: SystemName[] = ['raw', 'sockbus', 'redis', 'mosquitto', 'nats'];
+const ORDER: SystemName[] = ['raw', 'sockbus', 'sockbus-c', 'redis', 'mosquitto', 'nats'];
 const PEERS: SystemName[] = ['raw', 'redis', 'mosquitto', 'nats'];
+const LABELS: Record<SystemName, string> = { raw: 'raw', sockbus: 'sockbus', 'sockbus-c': 'sockbus (C clients)', redis: 'redis', mosquitto: 'mosquitto', nats: 'nats' };
+/** The CPU table's name for each scenario. */
+const SHORT_TITLES: Record<string, string> = {
+  a: '(a) 1 → 1',
+  b: '(b) 1 → 10 fan-out',
+  c: '(c) 10 → 1 fan-in',
+  d: '(d) 5,000 msgs/s',
+  e: '(e) 4 KiB 1 → 1',
+  f10: '(f) 10 unrelated subscriptions',
+  f1000: '(f) 1,000',
+  f10000: '(f) 10,000',
+};
 
 interface Row {
   label: string;
@@ -76,7 +91,7 @@ function formatValue(value: number | undefined, decimals = 0): string {
 export function renderTable(report: BenchReport): string {
   const systems = ORDER.filter((system) => report.results[system]);
   const ratioPeers = PEERS.filter((system) => report.results[system]);
-  const header = ['scenario', ...systems, ...ratioPeers.map((peer) => `sockbus ÷ ${peer}`)];
+  const header = ['scenario', ...systems.map((system) => LABELS[system]), ...ratioPeers.map((peer) => `sockbus ÷ ${peer}`)];
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
   for (const row of ROWS) {
     const cells = systems.map((system) => {
@@ -91,6 +106,19 @@ export function renderTable(report: BenchReport): string {
     });
     lines.push(`| ${[row.label, ...cells, ...ratios].join(' | ')} |`);
   }
+  const cpuHeader = ['CPU % of one core: publishers / broker / subscribers (others)', ...systems.map((system) => LABELS[system])];
+  const cpuLines = [`| ${cpuHeader.join(' | ')} |`, `|${cpuHeader.map(() => '---').join('|')}|`];
+  for (const { id } of report.scenarios) {
+    const cells = systems.map((system) => {
+      const cpu = report.results[system]!.scenarios[id]?.cpuPercent;
+      return cpu ? `${[cpu.publishers, cpu.broker, cpu.subscribers].map((value) => value.toFixed(0)).join(' / ')} (${cpu.others.toFixed(0)})` : 'n/a';
+    });
+    cpuLines.push(`| ${[SHORT_TITLES[id] ?? id, ...cells].join(' | ')} |`);
+  }
+  const mode =
+    report.mode === 'unbounded'
+      ? 'Publishers: unbounded (--unbounded), no flow control.'
+      : `Publishers: flow-controlled, a flush every ${report.flowBytes / 1024} KiB of payload, waiting for the previous one (at most about ${(2 * report.flowBytes) / 2 ** 20} MiB unconfirmed).`;
   const versions = Object.entries(report.versions).map(([system, version]) => `${system}: ${version}`).join('; ');
   const skipped = Object.entries(report.skipped).map(([system, reason]) => `${system} (${reason})`).join('; ');
   const { machine } = report;
@@ -99,12 +127,17 @@ export function renderTable(report: BenchReport): string {
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node.js ${machine.node}`,
     `Versions: ${versions}`,
     skipped ? `Skipped: ${skipped}` : '',
+    mode,
     'Ratios are sockbus ÷ the other system: above 1 is better for sockbus on throughput, below 1 on latency, CPU and memory.',
     '',
     ...lines,
     '',
+    'CPU share per process over each run\'s window (the publishers\' start to the last delivery), in percent of one core, summed over the processes of a role (10 subscribers in (b), 10 publishers in (c)); in brackets, everything else the machine ran meanwhile (the orchestrator included). A row where nobody is near 100 while the others take little is a stall.',
+    '',
+    ...cpuLines,
+    '',
   ]
-    .filter((line, index) => line !== '' || index > 4)
+    .filter((line, index) => line !== '' || index > 5)
     .join('\n');
 }
 
@@ -112,7 +145,7 @@ export function renderTable(report: BenchReport): string {
 export function renderChart(report: BenchReport): string {
   const systems = ORDER.filter((system) => report.results[system]);
   const groups = ROWS.filter((row) => row.higherIsBetter && !row.label.includes('MB/s'));
-  const colors: Record<SystemName, string> = { raw: '#9e9e9e', sockbus: '#1565c0', redis: '#c62828', mosquitto: '#6a1b9a', nats: '#2e7d32' };
+  const colors: Record<SystemName, string> = { raw: '#9e9e9e', sockbus: '#1565c0', 'sockbus-c': '#64b5f6', redis: '#c62828', mosquitto: '#6a1b9a', nats: '#2e7d32' };
   const barHeight = 14;
   const groupHeight = systems.length * barHeight + 34;
   const width = 900;
@@ -126,13 +159,13 @@ export function renderChart(report: BenchReport): string {
     systems.forEach((system, index) => {
       const y = top + 20 + index * barHeight;
       const barWidth = ((width - left - 120) * values[index]!) / max;
-      parts.push(`<text x="${left - 10}" y="${y + 11}" text-anchor="end">${system}</text>`);
+      parts.push(`<text x="${left - 10}" y="${y + 11}" text-anchor="end">${escapeXml(LABELS[system])}</text>`);
       parts.push(`<rect x="${left}" y="${y}" width="${barWidth.toFixed(1)}" height="${barHeight - 3}" fill="${colors[system]}"/>`);
       parts.push(`<text x="${left + barWidth + 6}" y="${y + 11}">${formatValue(values[index])}</text>`);
     });
   });
   const height = 50 + groups.length * groupHeight;
-  const title = `sockbus vs. peers, ${report.date.slice(0, 10)}${report.quick ? ' (quick)' : ''}: messages per second, longer is better`;
+  const title = `sockbus vs. peers, ${report.date.slice(0, 10)}${report.quick ? ' (quick)' : ''}, ${report.mode} publishers: messages per second, longer is better`;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/free-port.js';
 import type { SystemName } from './adapters.js';
+import { buildCBench, C_BENCH_PROGRAM } from './c-client.js';
 
 const DIST = fileURLToPath(new URL('..', import.meta.url));
 
@@ -85,6 +86,19 @@ async function launch(system: SystemName, command: string, args: string[], addre
   };
 }
 
+const sockbusVersion = () => firstLine(process.execPath, [join(DIST, 'broker/main.js'), '--version']);
+
+function startSockbus(system: 'sockbus' | 'sockbus-c', directory: string): Promise<RunningServer> {
+  const path = join(directory, 'sockbus.sock');
+  // SOCKBUS_BENCH_PROFILE=DIR writes a V8 CPU profile of each broker run there.
+  const profile = process.env['SOCKBUS_BENCH_PROFILE'];
+  const node = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  // Buffering limits lifted, as for every system here: the per-connection buffer and the user's memory share (all bench clients are one user).
+  const limits = ['--max-pending', '256MiB', '--max-memory-per-uid', '3GiB', '--max-memory', '3GiB', '--max-subscriptions', '20000'];
+  const args = [...node, join(DIST, 'broker/main.js'), '--socket', path, '--log-level', 'error', ...limits];
+  return launch(system, process.execPath, args, path, { path });
+}
+
 export const SERVERS: ServerDefinition[] = [
   {
     system: 'raw',
@@ -98,17 +112,15 @@ export const SERVERS: ServerDefinition[] = [
   {
     system: 'sockbus',
     unavailable: () => null,
-    version: () => firstLine(process.execPath, [join(DIST, 'broker/main.js'), '--version']),
-    start: (directory) => {
-      const path = join(directory, 'sockbus.sock');
-      // SOCKBUS_BENCH_PROFILE=DIR writes a V8 CPU profile of each broker run there.
-      const profile = process.env['SOCKBUS_BENCH_PROFILE'];
-      const node = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
-      // Buffering limits lifted, as for every system here: the per-connection buffer and the user's memory share (all bench clients are one user).
-      const limits = ['--max-pending', '256MiB', '--max-memory-per-uid', '3GiB', '--max-memory', '3GiB', '--max-subscriptions', '20000'];
-      const args = [...node, join(DIST, 'broker/main.js'), '--socket', path, '--log-level', 'error', ...limits];
-      return launch('sockbus', process.execPath, args, path, { path });
-    },
+    version: sockbusVersion,
+    start: (directory) => startSockbus('sockbus', directory),
+  },
+  {
+    // The same broker, driven by C publishers and subscribers: its capacity without the Node clients' cost.
+    system: 'sockbus-c',
+    unavailable: buildCBench,
+    version: () => `${sockbusVersion()}, clients ${firstLine(C_BENCH_PROGRAM, ['--version'])}`,
+    start: (directory) => startSockbus('sockbus-c', directory),
   },
   {
     system: 'redis',
@@ -143,13 +155,6 @@ export const SERVERS: ServerDefinition[] = [
     },
   },
 ];
-
-/** CPU seconds a process has used so far (user + system), from /proc. */
-export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticksPerSecond = 100; // USER_HZ on Linux
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-}
 
 export function residentBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'))!;
