@@ -177,6 +177,13 @@ describe('libsockbus against fake brokers', () => {
     expect(broker.frames.filter((frame) => frame[0] === 7)).toEqual([[7, 0]]);
   });
 
+  it('a loop that trusts sockbus_timeout_ms() sleeps while the ping confirming its publishes is out, instead of spinning', async () => {
+    const broker = await FakeBroker.start();
+    const quiet = await finished(c('sockbus-test-client', ['quiet-loop', broker.path]));
+    expect([quiet.exitCode, quiet.stderr]).toEqual([0, '']);
+    expect(quiet.stdout).toMatch(/^turns \d+\n$/);
+  });
+
   it('reports dropped notices, an error that ends a subscription (never resubscribed), unconfirmed publishes, and a frame past maxBrokerFrameBytes', async () => {
     const broker = await FakeBroker.start({
       welcome: { maxBrokerFrameBytes: 2048 },

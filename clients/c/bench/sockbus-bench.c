@@ -77,15 +77,6 @@ static sockbus *connect_bus(const arguments *args, const char *name) {
  */
 static int pump(sockbus *bus, int timeout_ms, int watch_input) {
     int deadline = sockbus_timeout_ms(bus);
-    /*
-     * libsockbus 0.2.0 answers 0 for as long as a confirmation ping is in
-     * flight and more publishes were sent after it (ask_confirm() returns
-     * without re-arming confirm_at), so a loop that trusts it spins while
-     * its output waits for the broker: 16 µs of publisher CPU per message
-     * in (c) on this machine. Nothing else can be due that soon, so wait at
-     * least 1 ms, until the library is fixed.
-     */
-    if (deadline == 0 && timeout_ms != 0) deadline = 1;
     if (deadline >= 0 && (timeout_ms < 0 || deadline < timeout_ms)) timeout_ms = deadline;
     struct pollfd watched[2] = {{.fd = sockbus_fd(bus), .events = sockbus_events(bus)}, {.fd = STDIN_FILENO, .events = POLLIN}};
     int ready = poll(watched, watch_input ? 2 : 1, timeout_ms);
@@ -221,7 +212,7 @@ static int publish(const arguments *args) {
             pump(bus, 0, 0);
         }
     }
-    /* Not sockbus_flush_sync(): its loop trusts sockbus_timeout_ms() and would spin (see pump()). */
+    /* A flush with its callback, waited for by this program's own loop, which also watches standard input. */
     flush_wait last = {0};
     sockbus_error error;
     if (sockbus_flush(bus, on_flushed, &last, &error) < 0) fail("cannot flush", &error);

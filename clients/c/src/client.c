@@ -153,23 +153,28 @@ static void heartbeat(sockbus *bus, int64_t now) {
     }
 }
 
-/* Pings so that the pong confirms every publish sent so far; one such ping is in flight at a time. */
-static void ask_confirm(sockbus *bus) {
+/* Pings so that the pong confirms every publish sent so far; one such ping is in flight at a time.
+ * Returns 1 when a confirming ping is out (this one or an earlier one), 0 when none could be made. */
+static int ask_confirm(sockbus *bus) {
     for (sb_question *question = bus->questions; question; question = question->next)
-        if (question->kind == SB_ASK_CONFIRM) return; /* one in flight at a time */
+        if (question->kind == SB_ASK_CONFIRM) return 1; /* one in flight at a time */
     sb_question *question = calloc(1, sizeof *question);
-    if (!question) return;
+    if (!question) return 0;
     question->kind = SB_ASK_CONFIRM;
     question->confirms = bus->publishes_sent;
     sb_question **last = &bus->questions;
     while (*last) last = &(*last)->next;
     *last = question;
     sb_send_questions(bus);
+    return 1;
 }
 
 static void confirm_publishes(sockbus *bus, int64_t now) {
     if (bus->phase != SB_PHASE_OPEN || !bus->confirming || now < bus->confirm_at) return;
-    ask_confirm(bus);
+    /* While the ping is out there is nothing to do until its pong, which sets the next time
+     * (sb_question_answered): a due time left in the past made sockbus_timeout_ms() answer 0,
+     * and every loop that trusts it spun. */
+    bus->confirm_at = ask_confirm(bus) ? INT64_MAX : now + 20;
 }
 
 static void expire_requests(sockbus *bus, int64_t now) {
