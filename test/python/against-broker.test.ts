@@ -2,33 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { restartBroker, startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount } from '../helpers/clients.js';
 import { waitFor } from '../helpers/wait.js';
-import { jsonLines, pythonScript } from './python.js';
+import { events, jsonLines, pythonScript, REPORTING } from './python.js';
 
 /** The Python client against a real sockbusd (protocol 2) on a temp socket. */
 
-/** Python that prints every callback as one JSON line, for the cases below to add to. */
-const REPORTING = `import json, threading, time
-printing = threading.Lock()
-def say(**fields):
-    # One write per line, under a lock: callbacks print from the reader thread too.
-    with printing:
-        sys.stdout.write(json.dumps(fields, default=repr) + "\\n")
-        sys.stdout.flush()
-def on_error(error):
-    say(event="error", code=error.code, message=error.message, about=error.about)
-def on_dropped(notice):
-    say(event="dropped", source=notice.source, count=notice.count, reason=notice.reason)
-def until(condition, what, seconds=10):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for " + what)
-        time.sleep(0.005)
-def connect(**options):
-    return sockbus.connect(sys.argv[1], "py", on_error=on_error, on_dropped=on_dropped, **options)
-`;
-
-const events = (lines: any[], event: string) => lines.filter((line) => line.event === event);
 
 describe('the offline queue across a broker restart (issue 13: publishes made while disconnected were lost without a word)', () => {
   it('publishes made while the broker is down arrive after it returns, after the subscriptions; what overflows the queue is counted and reported', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
 import { FakeBroker, frameOf, type FakeConnection } from './fake-broker.js';
-import { jsonLines, pythonScript } from './python.js';
+import { events, jsonLines, pythonScript, REPORTING } from './python.js';
 
 /**
  * The Python client against a broker in the test process that sends exactly
@@ -9,31 +9,6 @@ import { jsonLines, pythonScript } from './python.js';
  * message before `[16, id]`), or never (an oversized frame).
  */
 
-/** Python that prints every callback as a JSON line, for the cases below to add to. */
-const REPORTING = `import json, threading, time
-printing = threading.Lock()
-def say(**fields):
-    # One write per line, under a lock: callbacks print from the reader thread too.
-    with printing:
-        sys.stdout.write(json.dumps(fields, default=repr) + "\\n")
-        sys.stdout.flush()
-def on_error(error):
-    say(event="error", code=error.code, message=error.message, about=error.about)
-def on_dropped(notice):
-    say(event="dropped", source=notice.source, count=notice.count, reason=notice.reason)
-def on_disconnect(reason):
-    say(event="disconnect", code=reason.code, message=reason.message)
-def until(condition, what, seconds=10):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for " + what)
-        time.sleep(0.005)
-def connect(**options):
-    return sockbus.connect(sys.argv[1], "py", on_error=on_error, on_dropped=on_dropped, on_disconnect=on_disconnect, **options)
-`;
-
-const events = (lines: any[], event: string) => lines.filter((line) => line.event === event);
 
 describe('the handshake', () => {
   it('hello says version 2, the name and noEcho; the welcome\'s keys are kept', async () => {

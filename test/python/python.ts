@@ -29,3 +29,30 @@ export function jsonLines(child: Child): any[] {
     .filter((line) => line.trim() !== '')
     .map((line) => JSON.parse(line));
 }
+
+/** Python that prints every callback as one JSON line, for a test's own code to add to; `connect()` wires them all. */
+export const REPORTING = `import json, threading, time
+printing = threading.Lock()
+def say(**fields):
+    # One write per line, under a lock: callbacks print from the reader thread too.
+    with printing:
+        sys.stdout.write(json.dumps(fields, default=repr) + "\\n")
+        sys.stdout.flush()
+def on_error(error):
+    say(event="error", code=error.code, message=error.message, about=error.about)
+def on_dropped(notice):
+    say(event="dropped", source=notice.source, count=notice.count, reason=notice.reason)
+def on_disconnect(reason):
+    say(event="disconnect", code=reason.code, message=reason.message)
+def until(condition, what, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for " + what)
+        time.sleep(0.005)
+def connect(**options):
+    return sockbus.connect(sys.argv[1], "py", on_error=on_error, on_dropped=on_dropped, on_disconnect=on_disconnect, **options)
+`;
+
+/** The lines of one event. */
+export const events = (lines: any[], event: string) => lines.filter((line) => line.event === event);
