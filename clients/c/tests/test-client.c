@@ -59,21 +59,27 @@ static int pump(sockbus **buses, int count, const volatile int *flag, int timeou
     return 0;
 }
 
+/* A client connected with these options; a scenario that cannot connect fails at once, saying why. */
+static sockbus *connect_with(const sockbus_options *options) {
+    sockbus_error error;
+    sockbus *bus = sockbus_new(options, &error);
+    if (!bus || sockbus_connect_sync(bus, 5000, &error) < 0) {
+        printf("FAIL connect: %s\n", error.message);
+        sockbus_free(bus);
+        exit(1);
+    }
+    return bus;
+}
+
 static sockbus *connect_to(const char *path, const char *name, int no_echo, void *user_data, sockbus_callbacks *callbacks) {
     sockbus_options options;
-    sockbus_error error;
     sockbus_options_init(&options);
     options.path = path;
     options.name = name;
     options.no_echo = no_echo;
     if (callbacks) options.callbacks = *callbacks;
     options.user_data = user_data;
-    sockbus *bus = sockbus_new(&options, &error);
-    if (!bus || sockbus_connect_sync(bus, 5000, &error) < 0) {
-        printf("FAIL connect: %s\n", error.message);
-        exit(1);
-    }
-    return bus;
+    return connect_with(&options);
 }
 
 /* ---- types ---- */
@@ -508,7 +514,6 @@ static int scenario_offline(const char *path, int count, int max_queued) {
     static int answered;
     static offline_state seen;
     sockbus_options options;
-    sockbus_error error;
     char line[64];
     sockbus_options_init(&options);
     options.path = path;
@@ -518,12 +523,7 @@ static int scenario_offline(const char *path, int count, int max_queued) {
     options.callbacks.watch = offline_watch;
     options.callbacks.dropped = offline_dropped;
     options.user_data = &seen;
-    sockbus *bus = sockbus_new(&options, &error);
-    if (!bus || sockbus_connect_sync(bus, 5000, &error) < 0) {
-        printf("FAIL connect: %s\n", error.message);
-        sockbus_free(bus);
-        return 1;
-    }
+    sockbus *bus = connect_with(&options);
     sockbus_subscribe(bus, "back.>", NULL, offline_message, &seen, NULL);
     sockbus_subscribe(bus, "shared", "workers", offline_message, &seen, NULL);
     sockbus_flush_sync(bus, 5000, NULL);
@@ -559,19 +559,13 @@ static int scenario_offline(const char *path, int count, int max_queued) {
 static int scenario_silent(const char *path) {
     static offline_state seen;
     sockbus_options options;
-    sockbus_error error;
     sockbus_options_init(&options);
     options.path = path;
     options.ping_interval_ms = 200;
     options.ping_timeout_ms = 200;
     options.callbacks.status = offline_status;
     options.user_data = &seen;
-    sockbus *bus = sockbus_new(&options, &error);
-    if (!bus || sockbus_connect_sync(bus, 5000, &error) < 0) {
-        printf("FAIL connect: %s\n", error.message);
-        sockbus_free(bus);
-        return 1;
-    }
+    sockbus *bus = connect_with(&options);
     int64_t connected = now_ms();
     while (!seen.disconnected && now_ms() - connected < 5000) sockbus_run(bus, 100);
     printf("disconnected %s after %lld ms\n", seen.disconnect_code, (long long)(now_ms() - connected));
@@ -588,12 +582,7 @@ static int scenario_quiet_loop(const char *path) {
     options.path = path;
     options.ping_interval_ms = 5000;
     options.ping_timeout_ms = 5000;
-    sockbus *bus = sockbus_new(&options, &error);
-    if (!bus || sockbus_connect_sync(bus, 5000, &error) < 0) {
-        printf("FAIL connect: %s\n", error.message);
-        sockbus_free(bus);
-        return 1;
-    }
+    sockbus *bus = connect_with(&options);
     /* The silent broker never answers the ping that confirms this publish. */
     if (sockbus_publish_string(bus, "quiet.x", "one", NULL, &error) < 0) {
         printf("FAIL publish: %s\n", error.message);
@@ -658,12 +647,7 @@ static int scenario_notices(const char *path) {
     options.callbacks.dropped = notice_dropped;
     options.callbacks.unconfirmed = notice_unconfirmed;
     options.user_data = &reconnected;
-    sockbus *bus = sockbus_new(&options, &error);
-    if (!bus || sockbus_connect_sync(bus, 5000, &error) < 0) {
-        printf("FAIL connect: %s\n", error.message);
-        sockbus_free(bus);
-        return 1;
-    }
+    sockbus *bus = connect_with(&options);
     sockbus_subscribe(bus, "a.>", NULL, notice_message, NULL, NULL);
     sockbus_subscribe(bus, "b.>", NULL, notice_message, NULL, NULL);
     for (int index = 0; index < 10; index++) sockbus_publish_int(bus, "p.x", index, NULL, NULL);
@@ -687,12 +671,7 @@ static int scenario_give_up(const char *path) {
     options.max_reconnect_attempts = 3;
     options.callbacks.status = notice_status;
     options.user_data = &reconnected;
-    sockbus *bus = sockbus_new(&options, &error);
-    if (!bus || sockbus_connect_sync(bus, 5000, &error) < 0) {
-        printf("FAIL connect: %s\n", error.message);
-        sockbus_free(bus);
-        return 1;
-    }
+    sockbus *bus = connect_with(&options);
     static inbox box;
     sockbus_request(bus, "never.answered", NULL, 0, NULL, 0, 30000, on_reply, &box, NULL);
     while (sockbus_run(bus, 1000) == 0) {}
