@@ -318,7 +318,7 @@ bus.close(timeout=0.1)`,
 import socket
 bus = connect(reconnect_policy=lambda attempt: 0.3)
 bus.flush()
-real_send = sockbus._send_counting
+real_send = sockbus.client._send_counting
 cut = {"armed": True}
 def failing_once(sock, data):
     # The replay of the three queued publishes: let the first through whole and 3 bytes of the second, then fail.
@@ -328,7 +328,7 @@ def failing_once(sock, data):
         sent, _ = real_send(sock, data[:first + 3])
         return sent, BrokenPipeError(32, "Broken pipe (injected)")
     return real_send(sock, data)
-sockbus._send_counting = failing_once
+sockbus.client._send_counting = failing_once
 bus._session.socket.shutdown(socket.SHUT_WR)
 for n in range(3):
     bus.publish("queued", n)
