@@ -21,16 +21,19 @@ the public API, as the single module sockbus.py had them; each module owns one j
 
 from .backoff import INITIAL_RECONNECT_DELAY, MAX_RECONNECT_DELAY, NEW_SOCKET_JITTER, SOCKET_POLL_INTERVAL, STABLE_SESSION_SECONDS, reconnect_delay
 from .cli import USAGE, main
-from .client import BROKER_UID_VARIABLE, DEFAULT_PATH, Client, connect, socket_path
+from .client import Client, connect
 from .counters import Counters, Dropped
 from .errors import (BROKER_UNAVAILABLE, BROKER_UNRESPONSIVE, CLIENT_CLOSED, CLOSING_CODES, CONNECTION_CLOSED, HANDLER_FAILED,
                      NOT_A_REQUEST, REQUEST_TIMEOUT, UNTRUSTED_BROKER, SockbusError)
+from .handshake import DEFAULT_PATH, socket_path
 from .limits import DEFAULT_LIMITS, HANDSHAKE_MAX_FRAME_BYTES, MAX_HEADER_NAME_BYTES, MAX_QUEUE_NAME_BYTES
-from .messages import Message, Reply, Subscription
+from .messages import Message, Reply
 from .names import (REFUSED_CODE_POINTS, check_headers, check_pattern, check_queue_name, check_topic, header_name_problem,
                     pattern_matches, pattern_problem, queue_name_problem, topic_problem)
 from .offline import DEFAULT_OFFLINE_QUEUE_BYTES, DEFAULT_OFFLINE_QUEUE_MESSAGES, OfflineQueue
+from .subscriptions import Subscription
 from .terminal import escape_controls
+from .trust import BROKER_UID_VARIABLE
 from .wire import (DROPPED, ERROR, GOING_AWAY, HELLO, MESSAGE, PING, PONG, PROTOCOL_VERSION, PUBLISH, REPLY, RESPOND, STATS,
                    STATS_REQUEST, SUBSCRIBE, SUBSCRIBED, UNSUBSCRIBE, WELCOME, Ext, FrameDecoder, decode_broker_message,
                    encode_publish, encode_respond, frame)

@@ -1,13 +1,17 @@
-"""What the application holds: a delivered Message, a Reply, a Subscription."""
+"""What a subscription's callback and a request get: a delivered Message, a Reply."""
 
 from .errors import NOT_A_REQUEST, SockbusError
-from .wire import SUBSCRIBE, frame, pack, sender_of
+from .wire import sender_of
 
 
 class Message:
-    """A delivered message. When it is a request (is_request), answer it with respond()."""
+    """A delivered message. When it is a request (is_request), answer it with respond().
 
-    def __init__(self, client, session, topic, data, headers, info, sender):
+    answer(reply_to, data, headers, error) sends the answer on the connection the
+    message came on (section 3.12): there is no later one to queue it for.
+    """
+
+    def __init__(self, answer, topic, data, headers, info, sender):
         self.topic = topic
         self.data = data
         self.headers = headers or {}
@@ -18,20 +22,19 @@ class Message:
         # {"uid", "pid"} as the kernel told the broker; None when the broker cannot tell (welcome senders: false).
         self.sender = sender_of(sender)
         self._reply_to = info.get("reply")
-        self._client = client
-        self._session = session
+        self._answer = answer
 
     @property
     def is_request(self):
         return self._reply_to is not None
 
     def respond(self, data, headers=None):
-        self._client._respond(self._session, self._checked_reply_to(), data, headers, None)
+        self._answer(self._checked_reply_to(), data, headers, None)
 
     def respond_error(self, message, code=None, headers=None):
         """Fails the request; without a code the broker gives the requester REQUEST_FAILED (section 3.12)."""
         error = {"message": message} if code is None else {"code": code, "message": message}
-        self._client._respond(self._session, self._checked_reply_to(), None, headers, error)
+        self._answer(self._checked_reply_to(), None, headers, error)
 
     def _checked_reply_to(self):
         if self._reply_to is None:
@@ -58,29 +61,3 @@ class Reply(tuple):
     @property
     def headers(self):
         return self[1]
-
-
-class Subscription:
-    """A pattern and its callback. state: "pending" until the broker's subscribed frame (section 3.4),
-    then "active"; "ended" once unsubscribed or refused (error then says why)."""
-
-    def __init__(self, client, subscription_id, pattern, callback, queue):
-        self.id = subscription_id
-        self.pattern = pattern
-        self.callback = callback
-        self.queue = queue
-        self.state = "pending"
-        self.error = None
-        self._client = client
-
-    @property
-    def active(self):
-        return self.state == "active"
-
-    def unsubscribe(self):
-        self._client.unsubscribe(self)
-
-    def subscribe_frame(self):
-        if self.queue is None:
-            return frame(pack([SUBSCRIBE, self.id, self.pattern]))
-        return frame(pack([SUBSCRIBE, self.id, self.pattern, {"queue": self.queue}]))
