@@ -35,9 +35,12 @@ def utf8_text(value):
     return None
 
 
-def _refused_character(text):
+def _refused_problem(what, text):
+    """Section 4.1: a name holding a character that is invisible or looks like a space is refused, whatever it names."""
     match = _REFUSED.search(text)
-    return None if match is None else "U+%04X" % ord(match.group())
+    if match is None:
+        return None
+    return "invalid %s %s: it holds U+%04X, a character that is invisible or looks like a space (section 4.1)" % (what, json.dumps(text), ord(match.group()))
 
 
 def _name_problem(what, value, max_bytes, wildcards):
@@ -49,9 +52,9 @@ def _name_problem(what, value, max_bytes, wildcards):
         return 'invalid %s "": it is empty' % what
     if len(utf8) > max_bytes:
         return "invalid %s: %d bytes is longer than the limit of %d bytes" % (what, len(utf8), max_bytes)
-    refused = _refused_character(text)
+    refused = _refused_problem(what, text)
     if refused:
-        return "invalid %s %s: it holds %s, a character that is invisible or looks like a space (section 4.1)" % (what, json.dumps(text), refused)
+        return refused
     tokens = text.split(".")
     for index, token in enumerate(tokens):
         if not token:
@@ -101,18 +104,20 @@ def check_pattern(pattern, limits=None):
         raise SockbusError("PATTERN_TOO_COMPLEX", 'pattern has %d "*" wildcards; the limit is %d' % (wildcards, max_wildcards))
 
 
-def queue_name_problem(name):
-    """Why a queue group name breaks section 4.3 (1 to 64 bytes, no refused character), or None."""
+def _bounded_name_problem(what, name, max_bytes):
+    """Sections 4.3 and 4.4 alike: valid UTF-8, 1 to max_bytes bytes, no refused character."""
     decoded = utf8_text(name)
     if decoded is None:
-        return "invalid queue group name %r: not valid UTF-8 text" % (name,)
+        return "invalid %s %r: not valid UTF-8 text" % (what, name)
     text, utf8 = decoded
-    if not utf8 or len(utf8) > MAX_QUEUE_NAME_BYTES:
-        return "invalid queue group name %s: it must be 1 to %d bytes, not %d" % (json.dumps(text), MAX_QUEUE_NAME_BYTES, len(utf8))
-    refused = _refused_character(text)
-    if refused:
-        return "invalid queue group name %s: it holds %s, a character that is invisible or looks like a space (section 4.1)" % (json.dumps(text), refused)
-    return None
+    if not utf8 or len(utf8) > max_bytes:
+        return "invalid %s %s: it must be 1 to %d bytes, not %d" % (what, json.dumps(text), max_bytes, len(utf8))
+    return _refused_problem(what, text)
+
+
+def queue_name_problem(name):
+    """Why a queue group name breaks section 4.3 (1 to 64 bytes, no refused character), or None."""
+    return _bounded_name_problem("queue group name", name, MAX_QUEUE_NAME_BYTES)
 
 
 def check_queue_name(name):
@@ -123,18 +128,10 @@ def check_queue_name(name):
 
 def header_name_problem(name):
     """Why a header name breaks section 4.4 (1 to 256 bytes, no refused character, no ':'), or None."""
-    decoded = utf8_text(name)
-    if decoded is None or not isinstance(name, (str, bytes, bytearray)):
-        return "invalid header name %r: not valid UTF-8 text" % (name,)
-    text, utf8 = decoded
-    if not utf8 or len(utf8) > MAX_HEADER_NAME_BYTES:
-        return "invalid header name %s: it must be 1 to %d bytes, not %d" % (json.dumps(text), MAX_HEADER_NAME_BYTES, len(utf8))
-    refused = _refused_character(text)
-    if refused:
-        return "invalid header name %s: it holds %s, a character that is invisible or looks like a space (section 4.1)" % (json.dumps(text), refused)
-    if ":" in text:
-        return "invalid header name %s: it holds ':'" % json.dumps(text)
-    return None
+    problem = _bounded_name_problem("header name", name, MAX_HEADER_NAME_BYTES)
+    if problem is None and ":" in utf8_text(name)[0]:
+        return "invalid header name %s: it holds ':'" % json.dumps(utf8_text(name)[0])
+    return problem
 
 
 def check_headers(headers, limits=None):
@@ -166,7 +163,6 @@ def _encoded_size(value):
         except UnicodeEncodeError:
             continue
     raise SockbusError("INVALID_DATA", "the headers hold text that cannot be encoded")
-
 
 
 def pattern_matches(pattern, topic):
