@@ -5,7 +5,7 @@ import { collect, connectClient, waitForCount, waitForSubscriptions } from '../h
 import { BOB, readableCopyOfProject } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
 import { brokerAsBob, fakeBrokerAs, sharedDirectory, who } from '../security/impostors.js';
-import { FakeBroker } from '../python/fake-broker.js';
+import { FakeBroker } from '../helpers/fake-broker.js';
 import { pythonCli, pythonScript } from '../python/python.js';
 
 describe('the Python client, written from PROTOCOL.md, against the TypeScript one', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
-import { FakeBroker, frameOf, type FakeConnection } from './fake-broker.js';
+import { FakeBroker, frameOf, type FakeConnection } from '../helpers/fake-broker.js';
 import { events, jsonLines, pythonScript, REPORTING } from './python.js';
 
 /**
