@@ -8,7 +8,7 @@ import { collect, connectClient, waitForCount, waitForSubscriptions } from '../h
 import { Child, makeTempDir, PROJECT_ROOT, track } from '../helpers/processes.js';
 import { BOB, readableCopyOfProject } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
-import { FakeBroker, frameOf, pack } from './fake-broker.js';
+import { FakeBroker, frameOf, pack } from '../helpers/fake-broker.js';
 import { brokerAsBob, fakeBrokerAs, sharedDirectory, who } from '../security/impostors.js';
 
 /**
@@ -148,6 +148,9 @@ describe('libsockbus against fake brokers', () => {
   it('survives a broker that sends random and mutated frames, reconnecting, under ASan and UBSan (row: fuzz)', async () => {
     let sent = 0;
     const broker = await FakeBroker.start({
+      // Only the hostile frames below: no answers of its own mixed in.
+      pong: false,
+      subscribed: false,
       onWelcomed: (connection) => {
         const timer = setInterval(() => {
           if (connection.socket.destroyed) return clearInterval(timer);
@@ -168,7 +171,7 @@ describe('libsockbus against fake brokers', () => {
   });
 
   it('pings a broker that welcomes and then stays silent, and takes it for hung: BROKER_UNRESPONSIVE', async () => {
-    const broker = await FakeBroker.start();
+    const broker = await FakeBroker.start({ pong: false });
     const silent = await finished(c('sockbus-test-client', ['silent', broker.path]));
     expect([silent.exitCode, silent.stderr]).toEqual([0, '']);
     const [, waited] = silent.stdout.match(/^disconnected BROKER_UNRESPONSIVE after (\d+) ms\n$/) ?? [];
@@ -178,7 +181,7 @@ describe('libsockbus against fake brokers', () => {
   });
 
   it('a loop that trusts sockbus_timeout_ms() sleeps while the ping confirming its publishes is out, instead of spinning', async () => {
-    const broker = await FakeBroker.start();
+    const broker = await FakeBroker.start({ pong: false });
     const quiet = await finished(c('sockbus-test-client', ['quiet-loop', broker.path]));
     expect([quiet.exitCode, quiet.stderr]).toEqual([0, '']);
     expect(quiet.stdout).toMatch(/^turns \d+\n$/);
@@ -187,6 +190,9 @@ describe('libsockbus against fake brokers', () => {
   it('reports dropped notices, an error that ends a subscription (never resubscribed), unconfirmed publishes, and a frame past maxBrokerFrameBytes', async () => {
     const broker = await FakeBroker.start({
       welcome: { maxBrokerFrameBytes: 2048 },
+      // It answers pings and subscribes itself, as the scenario needs.
+      pong: false,
+      subscribed: false,
       onFrame: (connection, frame) => {
         if (frame[0] === 4) connection.send([16, frame[1]]);
         // The first connection never answers pings, so its publishes stay unconfirmed; it answers the
@@ -227,7 +233,7 @@ describe('libsockbus against fake brokers', () => {
   });
 
   it('gives up after max_reconnect_attempts once the broker is gone, failing what waited, refusing what comes after', async () => {
-    const broker = await FakeBroker.start({ onFrame: (connection, frame) => frame[0] === 7 && connection.send([8, frame[1]]) });
+    const broker = await FakeBroker.start();
     const client = c('sockbus-test-client', ['give-up', broker.path]);
     await waitFor(() => broker.frames.some((frame) => frame[0] === 3), 'the request');
     await broker.stop(); // the socket file goes with it: every reconnect finds nothing
@@ -531,7 +537,7 @@ describe('libsockbus against a real broker', () => {
     const req = await finished(valgrind('sockbus-c', ['req', 'nobody', '--socket', socketPath]), 60_000);
     expect([req.exitCode, req.stderr]).toEqual([1, 'sockbus-c: no responders: nothing subscribes to nobody\n']);
     // The paths a broker going away takes: a reconnect, requests failed, giving up.
-    const fake = await FakeBroker.start({ onFrame: (connection, frame) => frame[0] === 7 && connection.send([8, frame[1]]) });
+    const fake = await FakeBroker.start();
     const givingUp = valgrind('sockbus-test-client', ['give-up', fake.path]);
     await waitFor(() => fake.frames.some((frame) => frame[0] === 3), 'the request under valgrind', 30_000);
     await fake.stop();

@@ -3,7 +3,7 @@ import type { DroppedNotice, SockbusError } from '../../client/index.js';
 import { startCli } from '../helpers/broker.js';
 import { connectClient } from '../helpers/clients.js';
 import { nextEvent, waitFor } from '../helpers/wait.js';
-import { FakeBroker, type FakeConnection } from './fake-broker.js';
+import { FakeBroker, type FakeConnection } from '../helpers/fake-broker.js';
 
 /** Issue 11, "hung or lying broker" and "undecodable delivery": brokers that welcome, then misbehave. */
 
@@ -19,7 +19,7 @@ const rejection = (promise: Promise<unknown>) => promise.then(() => new Error('e
 
 describe('a broker that stops answering after its welcome', () => {
   it('silent: flush(), brokerStats() and request() reject once the heartbeat declares it hung (row: hung broker)', async () => {
-    const broker = await FakeBroker.start();
+    const broker = await FakeBroker.start({ pong: false });
     const client = await connectClient(broker.path, fast);
     const flushed = rejection(client.flush());
     const stats = rejection(client.brokerStats());
@@ -37,7 +37,7 @@ describe('a broker that stops answering after its welcome', () => {
   });
 
   it('talking but never answering a ping: flush() and brokerStats() reject, they do not hang (row: lying broker)', async () => {
-    const broker = await FakeBroker.start({ onWelcomed: chattyButDeaf });
+    const broker = await FakeBroker.start({ pong: false, onWelcomed: chattyButDeaf });
     const client = await connectClient(broker.path, fast);
     const startedAt = Date.now();
     const flushed = await rejection(client.flush());
@@ -51,7 +51,7 @@ describe('a broker that stops answering after its welcome', () => {
   });
 
   it('talking but never answering a ping: `sockbus pub` exits 1 after the heartbeat\'s 10 s, saying why (row: lying broker)', async () => {
-    const broker = await FakeBroker.start({ onWelcomed: chattyButDeaf });
+    const broker = await FakeBroker.start({ pong: false, onWelcomed: chattyButDeaf });
     const pub = startCli(['pub', 'topic', '1', '--socket', broker.path]);
     pub.process.stdin!.end();
     await pub.waitForExit(20_000);
@@ -82,6 +82,8 @@ describe('a delivery the client cannot decode', () => {
     const frame = Buffer.alloc(4);
     frame.writeUInt32BE(deep.length);
     const broker = await FakeBroker.start({
+      // The undecodable delivery is the subscribe's only answer.
+      subscribed: false,
       onFrame: (connection, message) => {
         if (message[0] === 4) connection.sendBytes(Buffer.concat([frame, deep]));
       },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBrokerMessage } from '../../protocol/index.js';
 import { connectClient } from '../helpers/clients.js';
-import { FakeBroker } from './fake-broker.js';
+import { FakeBroker } from '../helpers/fake-broker.js';
 
 /**
  * Issue 11, "reply sender": a requester learns who answered from the kernel's

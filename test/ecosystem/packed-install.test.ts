@@ -8,7 +8,7 @@ import { makeTempDir, PROJECT_ROOT } from '../helpers/processes.js';
 const run = promisify(execFile);
 
 /** What the package may hold: built code, the addon's source, and the documents and files a user needs. */
-const SHIPPED = /^(dist\/(protocol|broker|client|cli)\/.+\.(js|d\.ts)|binding\.gyp|broker\/native\/(credentials\.c|build\.mjs)|contrib\/systemd\/.+|clients\/python\/(sockbus\.py|README\.md)|README\.md|PROTOCOL\.md|SECURITY\.md|package\.json)$/;
+const SHIPPED = /^(dist\/(protocol|broker|client|cli)\/.+\.(js|d\.ts)|binding\.gyp|broker\/native\/(credentials\.c|build\.mjs)|contrib\/systemd\/.+|clients\/python\/(sockbus\/\w+\.py|README\.md)|README\.md|PROTOCOL\.md|SECURITY\.md|package\.json)$/;
 
 describe('the npm package', () => {
   it('installs globally from its tarball, builds its addon, and its bins and library work', { timeout: 180_000 }, async () => {
@@ -17,6 +17,8 @@ describe('the npm package', () => {
     const { stdout: packed } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: PROJECT_ROOT });
     const [{ filename, files }] = JSON.parse(packed) as Array<{ filename: string; files: Array<{ path: string }> }>;
     expect(files.map((file) => file.path).filter((path) => !SHIPPED.test(path))).toEqual([]);
+    // The Python client is a folder now: a files entry that names no file would ship without it, in silence.
+    expect(files.map((file) => file.path)).toEqual(expect.arrayContaining(['clients/python/sockbus/__init__.py', 'clients/python/sockbus/__main__.py', 'clients/python/sockbus/client.py']));
 
     const prefix = join(work, 'prefix');
     await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(work, filename)], { cwd: work });

@@ -1,19 +1,12 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { restartBroker, startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount, waitForSubscriptions } from '../helpers/clients.js';
-import { Child, track } from '../helpers/processes.js';
 import { BOB, readableCopyOfProject } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
 import { brokerAsBob, fakeBrokerAs, sharedDirectory, who } from '../security/impostors.js';
-import { FakeBroker } from '../python/fake-broker.js';
-import { PYTHON, PYTHON_CLIENT_DIR, pythonScript } from '../python/python.js';
-
-/** The Python client's command line. */
-function python(args: string[]): Child {
-  return track(new Child(spawn(PYTHON, [join(PYTHON_CLIENT_DIR, 'sockbus.py'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })));
-}
+import { FakeBroker } from '../helpers/fake-broker.js';
+import { pythonCli, pythonScript } from '../python/python.js';
 
 describe('the Python client, written from PROTOCOL.md, against the TypeScript one', () => {
   it('Python publishes and TypeScript receives every msgpack type, with headers', async () => {
@@ -44,7 +37,7 @@ bus.close()`,
     const publisher = await connectClient(socketPath);
     publisher.publish('ts.state.theme', 'dark', { retain: true });
     await publisher.flush();
-    const subscriber = python(['--socket', socketPath, 'sub', 'ts.*.>', '--count', '3']);
+    const subscriber = pythonCli(['--socket', socketPath, 'sub', 'ts.*.>', '--count', '3']);
     await waitFor(() => subscriber.stderr.includes('subscribed'), 'the Python subscriber');
     publisher.publish('ts.a.b', { n: [1, 2] }, { headers: { k: 'v' } });
     publisher.publish('ts.skipped', 'not matched by ts.*.>');
@@ -76,7 +69,7 @@ bus.close()`,
     await asker.waitForExit();
     expect(asker.stdout).toBe('42\nNO_RESPONDERS no responders: nothing subscribes to nobody.home\n');
 
-    const responder = python(['--socket', socketPath, 'reply', 'py.upper', '"ANSWER"', '--count', '1']);
+    const responder = pythonCli(['--socket', socketPath, 'reply', 'py.upper', '"ANSWER"', '--count', '1']);
     await waitFor(() => responder.stderr.includes('subscribed'), 'the Python responder');
     expect(await ts.request('py.upper', 'answer')).toEqual({ data: 'ANSWER' });
     await responder.waitForExit();
@@ -96,7 +89,7 @@ except sockbus.SockbusError as error:
     );
     await refused.waitForExit();
     expect([refused.stdout, refused.stderr]).toEqual([`UNTRUSTED_BROKER the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass broker_uid to trust it\n`, '']);
-    const cli = python(['--socket', socketPath, 'pub', 'x', '1']);
+    const cli = pythonCli(['--socket', socketPath, 'pub', 'x', '1']);
     await cli.waitForExit();
     expect([cli.exitCode, cli.stderr]).toEqual([1, `sockbus.py: the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass --broker-uid to trust it\n`]);
     expect(await fake.seen(2)).toEqual({ connections: 2, closed: 2, bytes: 0 });
@@ -146,8 +139,8 @@ bus.close()`,
     ts.subscribe('ask.fail', (message) => message.respondError('refused\x1b[2K\r\nsockbus.py: all good'));
     ts.subscribe('ask.data', (message) => message.respond('answer\u2028\x85\x1b[2K'));
     await ts.flush();
-    const refused = python(['--socket', socketPath, 'req', 'ask.fail']);
-    const answered = python(['--socket', socketPath, 'req', 'ask.data']);
+    const refused = pythonCli(['--socket', socketPath, 'req', 'ask.fail']);
+    const answered = pythonCli(['--socket', socketPath, 'req', 'ask.data']);
     await Promise.all([refused.waitForExit(), answered.waitForExit()]);
     expect([refused.exitCode, refused.stderr]).toEqual([1, 'sockbus.py: refused\\x1b[2K\\r\\nsockbus.py: all good\n']);
     expect(answered.stdout).toBe('{"data":"answer\\u2028\\u0085\\u001b[2K","headers":{}}\n'); // json.dumps escapes all but ASCII
@@ -155,7 +148,7 @@ bus.close()`,
 
   it('Python reconnects and resubscribes by itself after the broker is killed and restarted', async () => {
     const broker = await startBroker();
-    const subscriber = python(['--socket', broker.socketPath, 'sub', 'restart.>', '--count', '2']);
+    const subscriber = pythonCli(['--socket', broker.socketPath, 'sub', 'restart.>', '--count', '2']);
     await waitForSubscriptions(broker.socketPath, 1);
     (await connectClient(broker.socketPath)).publish('restart.before', 1);
     await waitFor(() => subscriber.stdout.includes('restart.before'), 'the first message');

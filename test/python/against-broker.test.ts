@@ -106,7 +106,7 @@ def ask():
         waiting.append(error.code)
 thread = threading.Thread(target=ask)
 thread.start()
-until(lambda: bus._requests, "the first request")
+until(lambda: bus._state.requests, "the first request")
 bus.flush()
 started = time.monotonic()
 try:

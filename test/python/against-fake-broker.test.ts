@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
-import { FakeBroker, frameOf, type FakeConnection } from './fake-broker.js';
+import { FakeBroker, frameOf, type FakeConnection } from '../helpers/fake-broker.js';
 import { events, jsonLines, pythonScript, REPORTING } from './python.js';
 
 /**
@@ -151,7 +151,7 @@ kept = bus.subscribe("kept.>", lambda message: seen.append(message.data))
 bus.flush()
 until(lambda: seen, "the delivery")
 say(event="states", denied=denied.state, kept=kept.state, why=denied.error.code, data=seen)
-bus._session.socket.shutdown(2)
+bus._state.session.socket.shutdown(2)
 until(lambda: bus.counters.reconnects == 1, "the reconnect")
 bus.flush()
 bus.close()`,
@@ -206,7 +206,7 @@ def ask():
         failures.append((error.code, error.message))
 asker = threading.Thread(target=ask)
 asker.start()
-while not bus._requests:
+while not bus._state.requests:
     time.sleep(0.005)
 bus.close()
 asker.join()
@@ -272,10 +272,10 @@ bus = connect()
 bus.publish("before", 0)
 bus.flush()
 # From here every write fails with EPIPE: the socket's sending side is shut.
-bus._session.socket.shutdown(socket.SHUT_WR)
+bus._state.session.socket.shutdown(socket.SHUT_WR)
 for n in range(1, 6):
     bus.publish("after", n)
-say(event="queued", offline=len(bus._offline), dropped=bus.dropped)
+say(event="queued", offline=len(bus._state.offline), dropped=bus.dropped)
 bus.flush()
 say(event="counters", dropped=bus.dropped, unconfirmed=bus.counters.unconfirmed, reconnects=bus.counters.reconnects)
 bus.close()`,
@@ -298,7 +298,7 @@ bus.close()`,
     const script = pythonScript(
       `import socket
 bus = sockbus.connect(sys.argv[1], offline_queue_messages=1, reconnect_policy=lambda attempt: 30.0)
-bus._session.socket.shutdown(socket.SHUT_WR)
+bus._state.session.socket.shutdown(socket.SHUT_WR)
 for n in range(3):
     bus.publish("n", n)
 print(bus.dropped, bus.counters.dropped_by_client)
@@ -318,7 +318,7 @@ bus.close(timeout=0.1)`,
 import socket
 bus = connect(reconnect_policy=lambda attempt: 0.3)
 bus.flush()
-real_send = sockbus._send_counting
+real_send = sockbus.session.send_counting
 cut = {"armed": True}
 def failing_once(sock, data):
     # The replay of the three queued publishes: let the first through whole and 3 bytes of the second, then fail.
@@ -328,8 +328,8 @@ def failing_once(sock, data):
         sent, _ = real_send(sock, data[:first + 3])
         return sent, BrokenPipeError(32, "Broken pipe (injected)")
     return real_send(sock, data)
-sockbus._send_counting = failing_once
-bus._session.socket.shutdown(socket.SHUT_WR)
+sockbus.session.send_counting = failing_once
+bus._state.session.socket.shutdown(socket.SHUT_WR)
 for n in range(3):
     bus.publish("queued", n)
 until(lambda: bus.counters.reconnects == 2, "two reconnects")

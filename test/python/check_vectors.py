@@ -3,7 +3,7 @@
 Usage: check_vectors.py DIRECTORY. Prints one JSON object: how many vectors of
 each kind were checked, the client frames it could not judge and why, and
 every vector the client disagrees with. Run by
-test/python/vectors.test.ts; SOCKBUS_PYTHON_CLIENT_DIR points at the module under test.
+test/python/vectors.test.ts; SOCKBUS_PYTHON_CLIENT_DIR points at the folder holding the package under test.
 """
 
 import json
@@ -114,7 +114,7 @@ def decode_whole_frame(data):
     if body is None or decoder.next_body() is not None:
         raise ValueError("the hex is not exactly one whole frame")
     sockbus.decode_broker_message(body)  # raises on a shape the client would refuse
-    return sockbus._unpack(body)
+    return sockbus.wire.unpack(body)
 
 
 def check_broker_frames(cases, failures, checked):

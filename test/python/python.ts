@@ -6,8 +6,8 @@ import { Child, PROJECT_ROOT, track } from '../helpers/processes.js';
 export const PYTHON = '/usr/bin/python3';
 
 /**
- * The directory holding the sockbus.py under test. SOCKBUS_PYTHON_CLIENT_DIR
- * points it elsewhere, e.g. at an older sockbus.py, to see these tests fail on it.
+ * The directory holding the sockbus package (the folder sockbus/) under test. SOCKBUS_PYTHON_CLIENT_DIR
+ * points it elsewhere, e.g. at an older copy, to see these tests fail on it.
  */
 export const PYTHON_CLIENT_DIR = process.env['SOCKBUS_PYTHON_CLIENT_DIR'] ?? join(PROJECT_ROOT, 'clients/python');
 
@@ -15,6 +15,11 @@ export const PYTHON_CLIENT_DIR = process.env['SOCKBUS_PYTHON_CLIENT_DIR'] ?? joi
 export function pythonScript(code: string, args: string[] = [], environment: NodeJS.ProcessEnv = {}): Child {
   const program = `import sys\nsys.path.insert(0, ${JSON.stringify(PYTHON_CLIENT_DIR)})\nimport sockbus\n${code}`;
   return track(new Child(spawn(PYTHON, ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...environment } })));
+}
+
+/** The client's command line, `python3 -m sockbus ARGS`, with the client on its path; killed after the test if still running. */
+export function pythonCli(args: string[]): Child {
+  return track(new Child(spawn(PYTHON, ['-m', 'sockbus', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONPATH: PYTHON_CLIENT_DIR } })));
 }
 
 /** A Python file run with the client on its path. */

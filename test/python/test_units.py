@@ -1,6 +1,6 @@
 """Unit tests of the Python client's parts that need no broker: names, frames, the offline queue, backoff.
 
-Run by test/python/units.test.ts; SOCKBUS_PYTHON_CLIENT_DIR points at the module under test.
+Run by test/python/units.test.ts; SOCKBUS_PYTHON_CLIENT_DIR points at the folder holding the package under test.
 """
 
 import os
@@ -174,7 +174,7 @@ class Frames(unittest.TestCase):
         body = bytes.fromhex("96 06 a1 78 d6 2a 01 02 03 04 c0 c0 c0".replace(" ", ""))
         message = sockbus.decode_broker_message(body)
         self.assertEqual(message[2], msgpack.ExtType(42, b"\x01\x02\x03\x04"))
-        self.assertEqual(sockbus._pack(message[2]), bytes.fromhex("d62a01020304"))
+        self.assertEqual(sockbus.wire.pack(message[2]), bytes.fromhex("d62a01020304"))
 
     def test_negative_extension_types_too(self):
         # msgpack.ExtType refuses codes below 0, which made such a delivery undecodable (the vector "data with a negative extension type").
@@ -182,8 +182,8 @@ class Frames(unittest.TestCase):
         value = sockbus.decode_broker_message(body)[2]
         self.assertIsInstance(value, msgpack.ExtType)
         self.assertEqual((value.code, value.data), (-5, b"\x01\x02\x03"))
-        self.assertEqual(sockbus._pack(value), bytes.fromhex("c703fb010203"))
-        self.assertEqual(sockbus._pack(sockbus.Ext(-128, b"a")), bytes.fromhex("d48061"))
+        self.assertEqual(sockbus.wire.pack(value), bytes.fromhex("c703fb010203"))
+        self.assertEqual(sockbus.wire.pack(sockbus.Ext(-128, b"a")), bytes.fromhex("d48061"))
         with self.assertRaises(ValueError):
             sockbus.Ext(128, b"")
 

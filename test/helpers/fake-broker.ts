@@ -1,20 +1,23 @@
 import net from 'node:net';
 import { join } from 'node:path';
-import { pack, unpack } from 'msgpackr';
+import { Packr, unpack } from 'msgpackr';
 import { afterEach } from 'vitest';
-import { makeTempDir } from '../helpers/processes.js';
+import { makeTempDir } from './processes.js';
 
 /**
- * A protocol 2 broker in the test process that does only what a test tells
- * it to: it welcomes each version 2 hello as PROTOCOL.md section 7 does (and
- * refuses any other version as sockbusd does), answers pings
- * and subscribes unless told not to, and hands every other frame to the test.
+ * A protocol 2 broker in the test process that speaks just enough of the
+ * protocol to misbehave on purpose, for every client under test (TypeScript,
+ * Python, C): on a socket in a temp directory, it welcomes each version 2
+ * hello as PROTOCOL.md section 7 does (and refuses any other version as
+ * sockbusd does), answers pings and subscribes unless told not to, and hands
+ * every other frame to the test. Stopped after each test.
+ *
  * Framing is written here (not imported from protocol/) so that these tests
- * check the Python client against the spec's bytes, not against our decoder.
+ * check the clients against the spec's bytes, not against our own decoder.
  */
 export interface FakeBehaviour {
-  /** Keys merged into the welcome (e.g. a small maxBrokerFrameBytes). */
-  welcome?: Record<string, unknown>;
+  /** Keys merged into the welcome (e.g. a small maxBrokerFrameBytes); false: hellos go unanswered. */
+  welcome?: Record<string, unknown> | false;
   /** Frames sent in the same write as the welcome, so that a client reads them with it. */
   withWelcome?: unknown[];
   /** When false, pings go unanswered. @default true */
@@ -27,10 +30,14 @@ export interface FakeBehaviour {
 }
 
 export class FakeBroker {
+  /** Connections accepted so far, handshake or not. */
   connections = 0;
+  /** The connections still open. */
   readonly sockets = new Set<FakeConnection>();
   /** Every connection accepted, open or closed, oldest first. */
   readonly accepted: FakeConnection[] = [];
+  /** Every frame after hello that any connection sent, in the order they arrived. */
+  readonly frames: unknown[][] = [];
   private server: net.Server | null = null;
 
   private constructor(
@@ -49,7 +56,7 @@ export class FakeBroker {
   async listen(): Promise<void> {
     const server = net.createServer((socket) => {
       this.connections++;
-      const connection = new FakeConnection(socket, this.connections, this.behaviour);
+      const connection = new FakeConnection(socket, this.connections, this.behaviour, this.frames);
       this.sockets.add(connection);
       this.accepted.push(connection);
       socket.on('close', () => this.sockets.delete(connection));
@@ -74,6 +81,7 @@ export class FakeBroker {
 export class FakeConnection {
   welcomed = false;
   hello: Record<string, unknown> | undefined;
+  /** Every frame after hello, decoded as plain msgpack (`['undecodable here']` for one that is not). */
   readonly frames: unknown[][] = [];
   /** Every frame body after hello, as received. */
   readonly bodies: Buffer[] = [];
@@ -83,6 +91,7 @@ export class FakeConnection {
     readonly socket: net.Socket,
     readonly id: number,
     private readonly behaviour: FakeBehaviour,
+    private readonly brokerFrames: unknown[][],
   ) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => undefined);
@@ -121,6 +130,8 @@ export class FakeConnection {
   private handle(frame: unknown[], body: Buffer): void {
     if (frame[0] === 1 && !this.welcomed) {
       this.hello = frame[1] as Record<string, unknown>;
+      const welcome = this.behaviour.welcome;
+      if (welcome === false) return;
       const version = this.hello?.['version'];
       if (version !== 2) {
         // As sockbusd 2 answers (section 3.1).
@@ -129,13 +140,14 @@ export class FakeConnection {
         return;
       }
       this.welcomed = true;
-      const frames = [[2, { ...WELCOME, connectionId: this.id, ...this.behaviour.welcome }], ...(this.behaviour.withWelcome ?? [])];
+      const frames = [[2, { ...WELCOME, connectionId: this.id, ...welcome }], ...(this.behaviour.withWelcome ?? [])];
       this.sendBytes(Buffer.concat(frames.map((value) => frameOf(pack(value)))));
       this.behaviour.onWelcomed?.(this);
       return;
     }
     this.frames.push(frame);
     this.bodies.push(body);
+    this.brokerFrames.push(frame);
     if (frame[0] === 7 && this.behaviour.pong !== false) this.send([8, frame[1]]);
     if (frame[0] === 4 && this.behaviour.subscribed !== false) this.send([16, frame[1]]);
     this.behaviour.onFrame?.(this, frame);
@@ -160,6 +172,13 @@ export const WELCOME = {
   maxPendingBytes: 8388608,
   keepaliveMs: 30000,
 };
+
+/** Plain MessagePack, as sockbusd writes it. */
+const packer = new Packr({ useRecords: false });
+
+export function pack(value: unknown): Buffer {
+  return packer.pack(value);
+}
 
 /** A frame: the body's length as a big-endian uint32, then the body (section 2). */
 export function frameOf(body: Uint8Array): Buffer {
