@@ -91,7 +91,7 @@ except sockbus.SockbusError as error:
     expect([refused.stdout, refused.stderr]).toEqual([`UNTRUSTED_BROKER the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass broker_uid to trust it\n`, '']);
     const cli = pythonCli(['--socket', socketPath, 'pub', 'x', '1']);
     await cli.waitForExit();
-    expect([cli.exitCode, cli.stderr]).toEqual([1, `sockbus.py: the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass --broker-uid to trust it\n`]);
+    expect([cli.exitCode, cli.stderr]).toEqual([1, `sockbus (python): the broker on ${socketPath} runs as ${who(BOB)}, not root or you; pass --broker-uid to trust it\n`]);
     expect(await fake.seen(2)).toEqual({ connections: 2, closed: 2, bytes: 0 });
 
     const bobs = await brokerAsBob(copy);
@@ -136,13 +136,13 @@ bus.close()`,
   it('Python prints a responder\'s error message with its control characters escaped, and JSON with none raw (row: terminal escapes)', async () => {
     const { socketPath } = await startBroker();
     const ts = await connectClient(socketPath);
-    ts.subscribe('ask.fail', (message) => message.respondError('refused\x1b[2K\r\nsockbus.py: all good'));
+    ts.subscribe('ask.fail', (message) => message.respondError('refused\x1b[2K\r\nsockbus (python): all good'));
     ts.subscribe('ask.data', (message) => message.respond('answer\u2028\x85\x1b[2K'));
     await ts.flush();
     const refused = pythonCli(['--socket', socketPath, 'req', 'ask.fail']);
     const answered = pythonCli(['--socket', socketPath, 'req', 'ask.data']);
     await Promise.all([refused.waitForExit(), answered.waitForExit()]);
-    expect([refused.exitCode, refused.stderr]).toEqual([1, 'sockbus.py: refused\\x1b[2K\\r\\nsockbus.py: all good\n']);
+    expect([refused.exitCode, refused.stderr]).toEqual([1, 'sockbus (python): refused\\x1b[2K\\r\\nsockbus (python): all good\n']);
     expect(answered.stdout).toBe('{"data":"answer\\u2028\\u0085\\u001b[2K","headers":{}}\n'); // json.dumps escapes all but ASCII
   });
 

@@ -11,7 +11,10 @@ from .client import connect
 from .errors import SockbusError
 from .terminal import escape_controls
 
-USAGE = """usage: sockbus.py [--socket PATH] [--name NAME] [--broker-uid USER] COMMAND ...
+# What the CLI calls itself in its messages, as `python3 -m sockbus` runs it.
+PROGRAM = "sockbus (python)"
+
+USAGE = """usage: python3 -m sockbus [--socket PATH] [--name NAME] [--broker-uid USER] COMMAND ...
   pub TOPIC [JSON] [--retain]       publish (JSON if it parses, else a string)
   sub PATTERN [--count N] [--queue NAME]
                                     print one JSON line per message
@@ -64,10 +67,10 @@ def main(argv):
     command, arguments = words[0], words[1:]
     count = int(options["--count"]) if options.get("--count") else None
     try:
-        client = connect(options.get("--socket"), options.get("--name", "sockbus.py " + command),
+        client = connect(options.get("--socket"), options.get("--name", PROGRAM + " " + command),
                          broker_uid=options.get("--broker-uid"), option_name="--broker-uid")
     except SockbusError as error:
-        print("sockbus.py: %s" % escape_controls(error.message), file=sys.stderr)
+        print(PROGRAM + ": %s" % escape_controls(error.message), file=sys.stderr)
         return 1
     done = threading.Event()
     seen = [0]
@@ -95,15 +98,15 @@ def main(argv):
 
             client.subscribe(arguments[0], on_message, queue=options.get("--queue"))
             client.flush()
-            print("sockbus.py: subscribed to %s" % arguments[0], file=sys.stderr, flush=True)
-            client.on_reconnect = lambda: print("sockbus.py: reconnected", file=sys.stderr, flush=True)
+            print(PROGRAM + ": subscribed to %s" % arguments[0], file=sys.stderr, flush=True)
+            client.on_reconnect = lambda: print(PROGRAM + ": reconnected", file=sys.stderr, flush=True)
             done.wait()
             client.flush()
         else:
             print(USAGE, end="", file=sys.stderr)
             return 2
     except SockbusError as error:
-        print("sockbus.py: %s" % escape_controls(error.message), file=sys.stderr)
+        print(PROGRAM + ": %s" % escape_controls(error.message), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
