@@ -1,5 +1,6 @@
 import { ErrorCode, ProtocolError, type ErrorAbout } from './errors.js';
-import { kindName, MessageKind, type BrokerMessage, type Delivery, type DeliveryInfo, type ErrorMessage, type Headers, type ReplyDelivery, type ReplyError, type Sender, type Welcome } from './kinds.js';
+import { kindName, MessageKind, type BrokerMessage, type Delivery, type DeliveryInfo, type ErrorMessage, type Headers, type ReplyDelivery, type ReplyError, type Welcome } from './kinds.js';
+import { decodeDeliveryInPlace, senderOf } from './decode-delivery.js';
 import { unpackValue } from './msgpack.js';
 import type { BrokerStats } from './stats.js';
 
@@ -10,6 +11,8 @@ import type { BrokerStats } from './stats.js';
  * is on every delivery's path.
  */
 export function decodeBrokerMessage(body: Buffer): BrokerMessage | null {
+  const delivery = decodeDeliveryInPlace(body);
+  if (delivery) return delivery;
   const fields = unpackBody(body);
   if (fields.length === 0) throw invalid('a message is an array whose first element is its kind');
   const kind = fields[0];
@@ -83,18 +86,6 @@ function aboutOf(map: Record<string, unknown>): ErrorAbout {
   for (const key of ['kind', 'sub', 'inUse'] as const) if (Number.isSafeInteger(map[key])) about[key] = map[key] as number;
   for (const key of ['topic', 'reply'] as const) if (typeof map[key] === 'string') about[key] = map[key] as string;
   return about;
-}
-
-/** A sender element, `[uid, pid]` or `[uid, pid, via]`; undefined when nil or absent. */
-export function senderOf(element: unknown, what: string): Sender | undefined {
-  if (element === undefined || element === null) return undefined;
-  const [uid, pid, via] = Array.isArray(element) ? element : [];
-  if (!Number.isSafeInteger(uid) || !(pid === null || pid === undefined || Number.isSafeInteger(pid)) || !(via === undefined || typeof via === 'string')) {
-    throw invalid(`${what}'s sender is [uid, pid] or [uid, pid, via]`);
-  }
-  const sender: Sender = { uid: uid as number, pid: (pid as number | null | undefined) ?? null };
-  if (via !== undefined) sender.via = via as string;
-  return sender;
 }
 
 function replyError(error: Record<string, unknown>): ReplyError {

@@ -12,7 +12,11 @@ import {
 } from './kinds.js';
 import { MAX_CLIENT_NAME_BYTES } from './limits.js';
 import { MsgpackCursor, NOT_AN_INTEGER, OTHER_VALUE, type OptionValue } from './msgpack-cursor.js';
+import { TextMemo } from './text-memo.js';
 import { PROTOCOL_VERSION } from './version.js';
+
+/** Topics repeat: the broker decodes each distinct one once, not once per publish. */
+const topics = new TextMemo();
 
 /** The kinds a client may send. */
 const CLIENT_KINDS: ReadonlySet<number> = new Set([
@@ -110,7 +114,7 @@ function decodePublish(body: Buffer, cursor: MsgpackCursor, length: number): Pub
   need(length, 3, 'publish: expected [3, topic, data] or [3, topic, data, headers]');
   const topicOffset = cursor.offset;
   // A topic that is not text is refused like any invalid topic: the frame itself is sound.
-  const topic = cursor.readText('topic');
+  const topic = cursor.readText('topic', topics);
   let refusal: Refusal | null = topic === null ? { code: ErrorCode.InvalidTopic, message: 'invalid topic: not valid UTF-8' } : null;
   const dataOffset = cursor.offset;
   const dataEnd = skipData(cursor);

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCode, ProtocolError } from './errors.js';
 import { MAX_HEADER_BYTES, MAX_HEADER_ENTRIES } from './limits.js';
+import type { TextMemo } from './text-memo.js';
 import { headerNameProblem } from './topics.js';
 
 /** The largest "uint" of the protocol: ids, tokens, counts. */
@@ -79,13 +80,17 @@ export class MsgpackCursor {
     return text;
   }
 
-  /** Reads a string element; null when its bytes are not valid UTF-8 (the element is still consumed). */
-  readText(what: string): string | null {
+  /**
+   * Reads a string element; null when its bytes are not valid UTF-8 (the
+   * element is still consumed). With a memo, strings seen recently are
+   * found by their bytes instead of decoded again.
+   */
+  readText(what: string, memo?: TextMemo): string | null {
     if (!isStringFormat(this.peekByte())) throw this.shapeError(`a string (${what})`, 0);
     const length = this.readStringLength();
     const end = this.take(length);
-    const raw = this.bytes.subarray(end - length, end);
-    return isText(raw) ? raw.toString('utf8') : null;
+    if (memo) return memo.text(this.bytes, end - length, end, decodeText);
+    return decodeText(this.bytes.subarray(end - length, end));
   }
 
   isNil(): boolean {
@@ -316,6 +321,10 @@ function isText(bytes: Uint8Array): boolean {
     if (ascii) return true;
   }
   return isUtf8(bytes);
+}
+
+function decodeText(raw: Buffer): string | null {
+  return isText(raw) ? raw.toString('utf8') : null;
 }
 
 function invalidData(message: string): HeadersProblem {

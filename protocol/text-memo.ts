@@ -1,0 +1,44 @@
+/** Slots of a memo: a power of two, so a hash picks one with a mask. */
+const SLOTS = 64;
+/** Longer strings are decoded each time: comparing them would cost about what decoding does. */
+const MAX_MEMO_BYTES = 256;
+
+interface Slot {
+  /** A copy of the bytes, never a view: a view would pin the read buffer it came from. */
+  readonly bytes: Buffer;
+  /** The decoded string, or null when the bytes are not valid UTF-8. */
+  readonly text: string | null;
+}
+
+/**
+ * Remembers the strings of recently seen msgpack string bytes, by the bytes
+ * themselves. Topics repeat on a bus (a publisher sends thousands of
+ * messages on a few topics), and a hit costs a byte comparison instead of a
+ * UTF-8 check, a view and a decode, and returns the same string object
+ * each time, which the caches keyed by topic then find at once. Bounded:
+ * 64 slots of at most 256 bytes; a sender of ever new topics only misses.
+ */
+export class TextMemo {
+  private readonly slots: (Slot | undefined)[] = new Array<Slot | undefined>(SLOTS);
+
+  /** The string the bytes `[start, end)` of `source` hold; null when they are not valid UTF-8. */
+  text(source: Buffer, start: number, end: number, decode: (bytes: Buffer) => string | null): string | null {
+    const length = end - start;
+    if (length > MAX_MEMO_BYTES || length === 0) return decode(source.subarray(start, end));
+    const index = (length * 31 + source[start]! * 7 + source[end - 1]! * 3 + source[start + (length >> 1)]!) & (SLOTS - 1);
+    const slot = this.slots[index];
+    if (slot && sameBytes(slot.bytes, source, start, length)) return slot.text;
+    const bytes = Buffer.from(source.subarray(start, end));
+    const text = decode(bytes);
+    this.slots[index] = { bytes, text };
+    return text;
+  }
+}
+
+function sameBytes(known: Buffer, source: Buffer, start: number, length: number): boolean {
+  if (known.length !== length) return false;
+  for (let index = 0; index < length; index++) {
+    if (known[index] !== source[start + index]) return false;
+  }
+  return true;
+}
