@@ -79,7 +79,7 @@ export class Outbound {
     const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
     const short = this.shortOf(frameBytes);
     if (short === null) {
-      this.batcher.appendParts(parts);
+      this.batcher.appendParts(parts, bodyBytes);
       this.charge(frameBytes);
       return true;
     }

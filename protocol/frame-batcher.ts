@@ -10,6 +10,8 @@ export interface BatchSink {
 }
 
 const CHUNK_BYTES = 64 * 1024;
+/** Parts up to this long are copied byte by byte (prefixes, nil runs, sender stamps). */
+const SMALL_PART_BYTES = 16;
 /** Below this much room, a fresh chunk is cheaper than many tiny writes. */
 const MIN_CHUNK_REMAINDER = 4 * 1024;
 
@@ -47,10 +49,8 @@ export class FrameBatcher {
     this.appendParts([body]);
   }
 
-  /** Frames a body given as consecutive parts and queues it. */
-  appendParts(parts: readonly Uint8Array[]): void {
-    let bodyBytes = 0;
-    for (const part of parts) bodyBytes += part.length;
+  /** Frames a body given as consecutive parts and queues it; `bodyBytes` is their total length, when the caller knows it. */
+  appendParts(parts: readonly Uint8Array[], bodyBytes = totalLength(parts)): void {
     const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
     if (frameBytes > CHUNK_BYTES) {
       // Larger than a chunk: its own write, after what is already queued.
@@ -64,11 +64,22 @@ export class FrameBatcher {
       this.flush();
       if (this.end + frameBytes > this.chunk.length) this.renewChunk();
     }
-    this.chunk.writeUInt32BE(bodyBytes, this.end);
-    let offset = this.end + FRAME_HEADER_BYTES;
+    const chunk = this.chunk;
+    let offset = this.end;
+    // The length prefix byte by byte, and small parts too: a call into set() costs more than copying a few bytes.
+    chunk[offset] = bodyBytes >>> 24;
+    chunk[offset + 1] = (bodyBytes >>> 16) & 0xff;
+    chunk[offset + 2] = (bodyBytes >>> 8) & 0xff;
+    chunk[offset + 3] = bodyBytes & 0xff;
+    offset += FRAME_HEADER_BYTES;
     for (const part of parts) {
-      this.chunk.set(part, offset);
-      offset += part.length;
+      const length = part.length;
+      if (length <= SMALL_PART_BYTES) {
+        for (let index = 0; index < length; index++) chunk[offset + index] = part[index]!;
+      } else {
+        chunk.set(part, offset);
+      }
+      offset += length;
     }
     this.end += frameBytes;
     if (!this.scheduled) {
@@ -91,4 +102,10 @@ export class FrameBatcher {
     this.start = 0;
     this.end = 0;
   }
+}
+
+function totalLength(parts: readonly Uint8Array[]): number {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  return length;
 }

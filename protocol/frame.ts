@@ -62,13 +62,35 @@ export class FrameDecoder {
       this.consume(chunk);
       return;
     }
+    const waitingBytes = this.pendingBytes;
     this.pendingChunks.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes < this.neededBytes) return;
-    const data = Buffer.concat(this.pendingChunks, this.pendingBytes);
+    if (this.neededBytes === FRAME_HEADER_BYTES) {
+      // Even the length was split (rare): join it all and start over.
+      const data = Buffer.concat(this.pendingChunks, this.pendingBytes);
+      this.pendingChunks = [];
+      this.pendingBytes = 0;
+      this.consume(data);
+      return;
+    }
+    // Only the frame in progress is joined: copying the whole new chunk with
+    // it would copy every byte received twice when frames straddle reads.
+    const completing = this.neededBytes - waitingBytes;
+    this.pendingChunks[this.pendingChunks.length - 1] = chunk.subarray(0, completing);
+    const frame = Buffer.concat(this.pendingChunks, this.neededBytes);
     this.pendingChunks = [];
     this.pendingBytes = 0;
-    this.consume(data);
+    this.neededBytes = FRAME_HEADER_BYTES;
+    this.consume(frame);
+    if (completing === chunk.length) return;
+    const rest = chunk.subarray(completing);
+    if (this.held) {
+      this.pendingChunks.push(rest);
+      this.pendingBytes = rest.length;
+      return;
+    }
+    this.consume(rest);
   }
 
   /**
