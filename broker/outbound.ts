@@ -2,6 +2,7 @@ import type net from 'node:net';
 import { encodeBody, FRAME_HEADER_BYTES, FrameBatcher, MessageKind } from '../protocol/index.js';
 import type { MemoryAccount } from './memory-budget.js';
 import type { BrokerLimits } from './options.js';
+import { SendBuffer } from './send-buffer.js';
 
 /**
  * Extra room for control frames (pong, errors, drop notices) above the
@@ -31,15 +32,18 @@ export class Outbound {
   /** Runs when the socket took a write: one function for every write, not a closure each. */
   private readonly settle = () => this.recharge();
   private noticeScheduled = false;
+  private readonly sendBuffer: SendBuffer;
   /**
    * Runs after the batch of the tick that dropped was handed to the socket.
-   * A socket that backed up says what was lost on 'drain'; one that did not
-   * (a burst smaller than its buffer, or a drop for the user's share on an
-   * idle connection) never drains, and would never have said.
+   * The notice goes out once nothing waits in front of it: now, when the
+   * kernel took the whole batch, else when a later write completes with
+   * the queue empty (or on 'drain'). A notice never queues behind unread
+   * bytes, so a peer that does not read cannot make notices pile up in
+   * its user's share, and one that reads always hears what it lost.
    */
   private readonly noticeAfterBatch = () => {
     this.noticeScheduled = false;
-    if (!this.socket.writableNeedDrain) this.reportDrops();
+    if (this.socket.writableLength === 0) this.reportDrops();
   };
 
   constructor(
@@ -48,9 +52,13 @@ export class Outbound {
     private readonly account: MemoryAccount,
     private readonly events: OutboundEvents,
   ) {
+    this.sendBuffer = new SendBuffer(socket, account, limits.maxPendingBytes);
     this.batcher = new FrameBatcher({
       write: (bytes) => {
-        if (!socket.destroyed && socket.writable) socket.write(bytes, this.settle);
+        if (socket.destroyed || !socket.writable) return;
+        socket.write(bytes, this.settle);
+        // What the kernel did not take at once waits in Node: this peer has traffic enough for a larger kernel buffer.
+        if (socket.writableLength > 0) this.sendBuffer.backedUp();
       },
       heldBytes: () => socket.writableLength,
       schedule: (flush) => process.nextTick(flush),
@@ -148,11 +156,13 @@ export class Outbound {
     const waiting = this.pendingBytes;
     this.account.release(this.charged - waiting);
     this.charged = waiting;
+    if (this.droppedSinceNotice > 0 && this.socket.writableLength === 0) this.reportDrops();
   }
 
   private releaseAll(): void {
     this.account.release(this.charged);
     this.charged = 0;
+    this.sendBuffer.release();
   }
 
   /** Tells the subscriber what it lost once there is room to say so. */

@@ -15,6 +15,8 @@ export interface NativeAddon {
   userName(uid: number): string | null;
   userId(name: string): number | null;
   groupId(name: string): number | null;
+  /** Asks for a send buffer of `bytes` on a socket (0: only read it); the most the kernel will then hold. */
+  sendBuffer(fd: number, bytes: number): number;
   /** Raises the soft limit on open files to the hard one; the limits as they are then. */
   raiseFileLimit(): { soft: number; hard: number };
 }
@@ -42,4 +44,20 @@ export function loadNativeAddon(): LoadedAddon {
 export function socketDescriptor(socket: net.Socket): number | null {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : null;
+}
+
+/**
+ * Asks for a larger kernel send buffer on a connected socket, when the
+ * addon is there; a no-op otherwise. A publisher's default of about
+ * 200 KiB makes it wait on the broker in small steps (bench (a)).
+ */
+export function requestSendBuffer(socket: net.Socket, bytes: number): void {
+  const { addon } = loadNativeAddon();
+  const fd = socketDescriptor(socket);
+  if (!addon || fd === null) return;
+  try {
+    addon.sendBuffer(fd, bytes);
+  } catch {
+    // The default buffer serves.
+  }
 }

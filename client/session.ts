@@ -16,9 +16,18 @@ import {
   type Welcome,
 } from '../protocol/index.js';
 import { Heartbeat } from './heartbeat.js';
+import { requestSendBuffer } from './native-addon.js';
 
 /** How long publishes wait for the ping that confirms them: bounds the pings a busy publisher sends. */
 const CONFIRM_DELAY_MS = 20;
+
+/**
+ * The kernel send buffer a client asks for (Linux doubles it, up to
+ * net.core.wmem_max): a publisher's bursts then wait in the kernel instead
+ * of the publisher waiting on the broker in 200 KiB steps. The memory is
+ * the client's own process's, used only while the broker is behind.
+ */
+const PUBLISH_SEND_BUFFER_BYTES = 1024 * 1024;
 
 /** The broker's frames are trusted to be sane; this only guards against garbage. */
 const MAX_FRAME_BEFORE_WELCOME = 64 * 1024;
@@ -93,7 +102,7 @@ export class Session {
   /** Connects and completes the handshake, or rejects with why not. */
   static open(options: SessionOptions): Promise<Session> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(options.path);
+      const socket = net.connect(options.path, () => requestSendBuffer(socket, PUBLISH_SEND_BUFFER_BYTES));
       let session: Session | null = null;
       const fail = (error: SockbusError) => {
         clearTimeout(timer);

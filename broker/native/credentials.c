@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <grp.h>
 #include <pwd.h>
@@ -184,6 +185,29 @@ static napi_value group_id(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * sendBuffer(fd, bytes) -> bytes: asks for a send buffer of `bytes` on a
+ * socket (0: leave it) and says what the kernel then holds at most, which
+ * Linux doubles and caps at net.core.wmem_max. Node has no setsockopt.
+ */
+static napi_value send_buffer(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int64_t fd, bytes;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int64(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &bytes) != napi_ok ||
+      bytes < 0 || bytes > INT32_MAX) {
+    napi_throw_type_error(env, NULL, "sendBuffer(fd, bytes): fd and bytes must be numbers, bytes from 0 to 2^31-1");
+    return NULL;
+  }
+  int requested = (int)bytes;
+  if (requested > 0 && setsockopt((int)fd, SOL_SOCKET, SO_SNDBUF, &requested, sizeof requested) != 0) return throw_errno(env, "SO_SNDBUF");
+  int held = 0;
+  socklen_t length = sizeof held;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_SNDBUF, &held, &length) != 0) return throw_errno(env, "SO_SNDBUF");
+  return number(env, held);
+}
+
+/*
  * raiseFileLimit() -> { soft, hard }: raises this process's soft limit on
  * open files to its hard limit (a broker serves one descriptor per client)
  * and says what the limits are now. Node has no setrlimit of its own.
@@ -213,6 +237,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"userId", NULL, user_id, NULL, NULL, NULL, napi_default, NULL},
     {"groupId", NULL, group_id, NULL, NULL, NULL, napi_default, NULL},
     {"raiseFileLimit", NULL, raise_file_limit, NULL, NULL, NULL, napi_default, NULL},
+    {"sendBuffer", NULL, send_buffer, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
   return exports;

@@ -4,6 +4,7 @@ import { startBroker } from '../helpers/broker.js';
 import { collect, connectClient, waitForCount } from '../helpers/clients.js';
 import { RawConnection } from '../helpers/raw-connection.js';
 import { waitFor } from '../helpers/wait.js';
+import { execFileSync } from 'node:child_process';
 import { MiB, processMemory } from '../helpers/memory.js';
 
 /** Peak resident memory (the high-water mark, so no spike is missed). */
@@ -16,6 +17,18 @@ async function pausedSubscriber(socketPath: string, pattern: string): Promise<Ra
   await raw.waitForKind(MessageKind.Pong);
   raw.socket.pause();
   return raw;
+}
+
+/** The kernel send buffer (ss's `tb`) of each Unix socket the process holds, in bytes. */
+function kernelSendBuffers(pid: number): number[] {
+  const lines = execFileSync('ss', ['-x', '-m', '-p', '-H'], { encoding: 'utf8' }).split('\n');
+  return lines.filter((line) => line.includes(`pid=${pid},`) && line.includes('ESTAB')).map((line) => Number(/\btb(\d+)/.exec(line)?.[1]));
+}
+
+/** What the broker charges to this process's user now (the test runs as one user). */
+async function userMemory(client: Awaited<ReturnType<typeof connectClient>>): Promise<number> {
+  const { users } = await client.brokerStats();
+  return users.find((row) => row.uid === process.getuid!())!.memoryBytes;
 }
 
 describe('a subscriber that stops reading', () => {
@@ -74,5 +87,24 @@ describe('a subscriber that stops reading', () => {
     );
     slow.socket.resume();
     await slow.waitForClose();
+  });
+
+  it('gets a larger kernel buffer once it backs up, charged to its user\'s share until it goes; idle connections keep the default', async () => {
+    const broker = await startBroker();
+    const slow = await pausedSubscriber(broker.socketPath, 'flood.>');
+    const quiet = await pausedSubscriber(broker.socketPath, 'quiet.>');
+    const publisher = await connectClient(broker.socketPath);
+    const defaultBuffer = Math.min(...kernelSendBuffers(broker.child.pid));
+    const before = await userMemory(publisher);
+    const payload = Buffer.alloc(1024, 0x61);
+    for (let index = 0; index < 6000; index++) publisher.publish('flood.data', payload);
+    await publisher.flush();
+    // 1 MiB asked for, which Linux doubles: one socket, the busy one, holds that now.
+    await waitFor(() => kernelSendBuffers(broker.child.pid).filter((bytes) => bytes === 2 * MiB).length === 1, 'the busy connection\'s buffer to be raised');
+    expect(kernelSendBuffers(broker.child.pid).filter((bytes) => bytes === defaultBuffer).length).toBeGreaterThanOrEqual(2);
+    expect(await userMemory(publisher)).toBeGreaterThanOrEqual(before + 2 * MiB - defaultBuffer);
+    slow.socket.destroy();
+    quiet.socket.destroy();
+    await waitFor(async () => (await userMemory(publisher)) <= before, 'the raised buffer to be released with its connection');
   });
 });
