@@ -86,6 +86,13 @@ async function launch(system: SystemName, command: string, args: string[], addre
   };
 }
 
+/** The Node flags on a script's `#!/usr/bin/env -S node ...` line: the broker is measured as the sockbusd command runs it. */
+function shebangFlags(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0]!;
+  const match = /^#!\/usr\/bin\/env -S node (.*)$/.exec(first);
+  return match ? match[1]!.trim().split(/\s+/) : [];
+}
+
 const sockbusVersion = () => firstLine(process.execPath, [join(DIST, 'broker/main.js'), '--version']);
 
 function startSockbus(system: 'sockbus' | 'sockbus-c', directory: string): Promise<RunningServer> {
@@ -95,7 +102,8 @@ function startSockbus(system: 'sockbus' | 'sockbus-c', directory: string): Promi
   const node = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
   // Buffering limits lifted, as for every system here: the per-connection buffer and the user's memory share (all bench clients are one user).
   const limits = ['--max-pending', '256MiB', '--max-memory-per-uid', '3GiB', '--max-memory', '3GiB', '--max-subscriptions', '20000'];
-  const args = [...node, join(DIST, 'broker/main.js'), '--socket', path, '--log-level', 'error', ...limits];
+  const script = join(DIST, 'broker/main.js');
+  const args = [...node, ...shebangFlags(script), script, '--socket', path, '--log-level', 'error', ...limits];
   return launch(system, process.execPath, args, path, { path });
 }
 

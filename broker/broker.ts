@@ -212,6 +212,7 @@ export class Broker implements ConnectionHost {
     for (const connection of this.connections.values()) {
       try {
         connection.checkDeadlines(now);
+        connection.releaseIdleBuffers();
       } catch (error) {
         // A bug of ours on one connection ends that connection, never the broker.
         this.log.error(`${connection.description}: internal error in its deadlines: ${(error as Error).stack ?? String(error)}`);

@@ -140,6 +140,11 @@ export class Outbound {
     this.charge(FRAME_HEADER_BYTES + body.length);
   }
 
+  /** Lets the batch buffer go when it is empty; the next message allocates one again. */
+  releaseIdleBuffer(): void {
+    this.batcher.release();
+  }
+
   /** Hands everything queued to the socket now, before it is ended. */
   flush(): void {
     this.batcher.flush();

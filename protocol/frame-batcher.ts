@@ -10,6 +10,8 @@ export interface BatchSink {
 }
 
 const CHUNK_BYTES = 64 * 1024;
+/** No chunk: the first append renews it, as when a chunk is full. */
+const EMPTY = Buffer.alloc(0);
 /** Parts up to this long are copied byte by byte (prefixes, nil runs, sender stamps). */
 const SMALL_PART_BYTES = 16;
 /** Below this much room, a fresh chunk is cheaper than many tiny writes. */
@@ -23,7 +25,8 @@ const MIN_CHUNK_REMAINDER = 4 * 1024;
  * and the broker write through one. No I/O of its own: the sink does that.
  */
 export class FrameBatcher {
-  private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  /** Allocated on the first append after a release: an idle connection holds none. */
+  private chunk: Buffer = EMPTY;
   private start = 0;
   private end = 0;
   private scheduled = false;
@@ -86,6 +89,19 @@ export class FrameBatcher {
       this.scheduled = true;
       this.sink.schedule(this.flushScheduled);
     }
+  }
+
+  /**
+   * Lets the chunk go when nothing is queued in it, so that a connection
+   * that has gone quiet holds no 64 KiB buffer (bench (g)); the next
+   * append allocates a fresh one. The bytes already handed to the sink
+   * stay valid: the sink holds its own view of them.
+   */
+  release(): void {
+    if (this.end !== this.start) return;
+    this.chunk = EMPTY;
+    this.start = 0;
+    this.end = 0;
   }
 
   /** Hands everything queued to the sink now. */

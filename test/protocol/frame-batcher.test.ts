@@ -36,4 +36,26 @@ describe('the frame batcher', () => {
     // 2000 frames of 100 bytes: 200,000 bytes in four writes, as many whole frames as a chunk holds in each.
     expect(written.map((bytes) => bytes.length)).toEqual([65500, 65500, 65500, 3500]);
   });
+
+  it('lets its buffer go only when nothing waits in it, and writes exactly the frames appended around releases', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 9_000 }), fc.constantFrom('none', 'release', 'flush', 'flush-release')), { maxLength: 40 }), (steps) => {
+        const { batcher, written, runScheduled } = recordingBatcher();
+        const expected: Buffer[] = [];
+        steps.forEach(([size, after], index) => {
+          const body = Buffer.alloc(size, index % 251);
+          batcher.append(body);
+          expected.push(encodeFrame(body));
+          if (after.startsWith('flush')) runScheduled();
+          if (after.endsWith('release')) batcher.release();
+          // A release never drops what is queued.
+          if (after === 'release') expect(batcher.bufferedBytes).toBeGreaterThan(0);
+        });
+        batcher.flush();
+        expect(Buffer.concat(written).equals(Buffer.concat(expected))).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
 });
+
