@@ -10,6 +10,13 @@ function recordingBatcher() {
   return { batcher, written, runScheduled: () => pendingFlush?.() };
 }
 
+/** Appends a body of `size` bytes that say which frame it is, and what it must come out as. */
+function appendNumbered(batcher: FrameBatcher, expected: Buffer[], size: number, index: number): void {
+  const body = Buffer.alloc(size, index % 251);
+  batcher.append(body);
+  expected.push(encodeFrame(body));
+}
+
 describe('the frame batcher', () => {
   it('writes exactly the frames appended, in order, whatever their sizes and however the flushes fall', () => {
     fc.assert(
@@ -17,9 +24,7 @@ describe('the frame batcher', () => {
         const { batcher, written, runScheduled } = recordingBatcher();
         const expected: Buffer[] = [];
         frames.forEach(([size, flushAfter], index) => {
-          const body = Buffer.alloc(size, index % 251);
-          batcher.append(body);
-          expected.push(encodeFrame(body));
+          appendNumbered(batcher, expected, size, index);
           if (flushAfter) runScheduled();
         });
         batcher.flush();
@@ -43,9 +48,7 @@ describe('the frame batcher', () => {
         const { batcher, written, runScheduled } = recordingBatcher();
         const expected: Buffer[] = [];
         steps.forEach(([size, after], index) => {
-          const body = Buffer.alloc(size, index % 251);
-          batcher.append(body);
-          expected.push(encodeFrame(body));
+          appendNumbered(batcher, expected, size, index);
           if (after.startsWith('flush')) runScheduled();
           if (after.endsWith('release')) batcher.release();
           // A release never drops what is queued.
