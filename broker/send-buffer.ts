@@ -4,7 +4,7 @@ import type { MemoryAccount } from './memory-budget.js';
 
 /**
  * What a busy connection's kernel send buffer is raised to ask for (Linux
- * doubles it and caps it at net.core.wmem_max). The default of about
+ * caps the request at net.core.wmem_max, then doubles it). The default of about
  * 200 KiB makes a broker, a publisher and a subscriber on two cores take
  * turns in small steps: measured in bench (a), raising it took the same
  * three processes from about 490,000 to 700,000 messages a second.
@@ -18,9 +18,9 @@ const SHARE_FRACTION = 4;
  * connection backs up (a subscriber with traffic), then raised once (to
  * at most the connection's --max-pending, as Linux counts it), and
  * what the kernel may then hold beyond the default is charged to the
- * user's memory account until the connection closes. A user cannot make
- * the kernel hold more for it than its share allows, however many
- * connections it opens and leaves unread.
+ * user's memory account until the connection closes. Raised buffers are
+ * bounded by the share; the default buffer every connection has is not
+ * charged (a user's connections are bounded by --max-connections-per-uid).
  */
 export class SendBuffer {
   private chargedBytes = 0;
@@ -35,11 +35,6 @@ export class SendBuffer {
     maxPendingBytes: number,
   ) {
     this.requestBytes = Math.min(BUSY_SEND_BUFFER_BYTES, Math.floor(maxPendingBytes / 2));
-  }
-
-  /** Bytes the raised buffer holds beyond the default, as charged. */
-  get extraBytes(): number {
-    return this.chargedBytes;
   }
 
   /** The kernel did not take a whole write: raise the buffer, once, if the user's share has room. */

@@ -22,8 +22,8 @@ import { requestSendBuffer } from './native-addon.js';
 const CONFIRM_DELAY_MS = 20;
 
 /**
- * The kernel send buffer a client asks for (Linux doubles it, up to
- * net.core.wmem_max): a publisher's bursts then wait in the kernel instead
+ * The kernel send buffer a client asks for (Linux caps the request at
+ * net.core.wmem_max, then doubles it): a publisher's bursts then wait in the kernel instead
  * of the publisher waiting on the broker in 200 KiB steps. The memory is
  * the client's own process's, used only while the broker is behind.
  */

@@ -83,7 +83,8 @@ function readPair(cursor: MsgpackCursor): Sender {
   cursor.offset++;
   const uid = cursor.readInteger('sender uid');
   const pid = cursor.readInteger('sender pid');
-  if (uid < 0 || pid < 0) throw new RangeError('negative');
+  // What the general decoder would refuse or read otherwise (negative, or past 2^53) is left to it.
+  if (uid < 0 || pid < 0 || !Number.isSafeInteger(uid) || !Number.isSafeInteger(pid)) throw new RangeError('not a plain pair');
   return { uid, pid };
 }
 

@@ -41,6 +41,13 @@ export class FrameDecoder {
     this.maxFrameBytes = maxFrameBytes;
   }
 
+  /** Bytes of read buffers the bytes waiting here keep alive (views pin whole reads). */
+  get retainedBytes(): number {
+    let bytes = 0;
+    for (const chunk of this.pendingChunks) bytes += chunk.buffer.byteLength;
+    return bytes;
+  }
+
   /** Bytes received but not yet part of a complete frame. */
   get bufferedBytes(): number {
     return this.pendingBytes;
@@ -90,7 +97,7 @@ export class FrameDecoder {
       this.pendingBytes = rest.length;
       return;
     }
-    this.consume(rest);
+    this.consume(rest, chunk.length);
   }
 
   /**
@@ -114,7 +121,8 @@ export class FrameDecoder {
     this.consume(data);
   }
 
-  private consume(data: Buffer): void {
+  /** `readBytes`: the size of the read `data` is part of, which a view of its tail would keep alive. */
+  private consume(data: Buffer, readBytes = data.length): void {
     let offset = 0;
     while (data.length - offset >= FRAME_HEADER_BYTES) {
       const length = data.readUInt32BE(offset);
@@ -138,7 +146,7 @@ export class FrameDecoder {
     // chunk, and many connections each holding a few bytes of a 64 KiB read
     // would multiply memory (a cheap attack on a broker).
     const rest = data.subarray(offset);
-    this.pendingChunks.push(remainder * 2 < data.length ? Buffer.from(rest) : rest);
+    this.pendingChunks.push(remainder * 2 < readBytes ? Buffer.from(rest) : rest);
     this.pendingBytes = remainder;
     this.neededBytes =
       remainder >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + data.readUInt32BE(offset) : FRAME_HEADER_BYTES;

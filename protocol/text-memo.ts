@@ -4,7 +4,7 @@ const SLOTS = 64;
 const MAX_MEMO_BYTES = 256;
 
 interface Slot {
-  /** A copy of the bytes, never a view: a view would pin the read buffer it came from. */
+  /** A copy of the bytes, never a view of the read: a view would pin the read buffer it came from. */
   readonly bytes: Buffer;
   /** The decoded string, or null when the bytes are not valid UTF-8. */
   readonly text: string | null;
@@ -25,12 +25,14 @@ export class TextMemo {
   text(source: Buffer, start: number, end: number, decode: (bytes: Buffer) => string | null): string | null {
     const length = end - start;
     if (length > MAX_MEMO_BYTES || length === 0) return decode(source.subarray(start, end));
-    const index = (length * 31 + source[start]! * 7 + source[end - 1]! * 3 + source[start + (length >> 1)]!) & (SLOTS - 1);
-    const slot = this.slots[index];
+    // Every byte counts in the hash: topics that differ only in an id in the middle (sensors.0001.temp) must not share a slot.
+    let hash = 2166136261;
+    for (let index = start; index < end; index++) hash = Math.imul(hash ^ source[index]!, 16777619);
+    const slot = this.slots[(hash >>> 0) & (SLOTS - 1)];
     if (slot && sameBytes(slot.bytes, source, start, length)) return slot.text;
     const bytes = Buffer.from(source.subarray(start, end));
     const text = decode(bytes);
-    this.slots[index] = { bytes, text };
+    this.slots[(hash >>> 0) & (SLOTS - 1)] = { bytes, text };
     return text;
   }
 }

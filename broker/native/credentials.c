@@ -187,7 +187,7 @@ static napi_value group_id(napi_env env, napi_callback_info info) {
 /*
  * sendBuffer(fd, bytes) -> bytes: asks for a send buffer of `bytes` on a
  * socket (0: leave it) and says what the kernel then holds at most, which
- * Linux doubles and caps at net.core.wmem_max. Node has no setsockopt.
+ * Linux caps at net.core.wmem_max and then doubles. Node has no setsockopt.
  */
 static napi_value send_buffer(napi_env env, napi_callback_info info) {
   size_t argc = 2;

@@ -112,4 +112,17 @@ describe('FrameDecoder', () => {
   it('accepts a frame of exactly the limit', () => {
     expect(decodeInChunks([encodeFrame(Buffer.alloc(64, 1))], 64)).toEqual([Buffer.alloc(64, 1)]);
   });
+
+  it('copies a short tail of a read that completed a straddling frame, instead of keeping the whole read alive through it', () => {
+    const decoder = new FrameDecoder(70_000, () => undefined);
+    const big = encodeFrame(Buffer.alloc(65_000, 1));
+    const next = encodeFrame(Buffer.alloc(10, 2));
+    decoder.push(big.subarray(0, 100));
+    // The rest of the big frame and 5 bytes of the next, in one read of its own buffer, as Node hands reads over.
+    decoder.push(Buffer.from(Buffer.concat([big.subarray(100), next.subarray(0, 5)])));
+    expect(decoder.bufferedBytes).toBe(5);
+    // A copy of 5 bytes lives in Node's shared 8 KiB pool; a view would keep the whole 65 KB read.
+    expect(decoder.retainedBytes).toBeLessThanOrEqual(8192);
+  });
 });
+

@@ -86,5 +86,7 @@ describe('a delivery read in place', () => {
     expect(decodeDeliveryInPlace(pack([6, 't', 'data', null, [1], null]))).toBeNull();
     expect(decodeDeliveryInPlace(Buffer.concat([pack([6, 't', 'data', null, null, null]), Buffer.from([0xc0])]))).toBeNull();
     expect(decodeDeliveryInPlace(pack([6, 't', 'data', null, null, null]).subarray(0, 6))).toBeNull();
+    // A uid past 2^53 (uint 64): the general decoder refuses it, so the fast path must not read it.
+    expect(decodeDeliveryInPlace(Buffer.from('9606a174c0c0c092cfffffffffffffffff01', 'hex'))).toBeNull();
   });
 });

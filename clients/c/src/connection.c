@@ -130,7 +130,7 @@ void sb_start_dial(sockbus *bus) {
             attempt_failed(bus, "BROKER_UNAVAILABLE", "cannot connect to %s: %s", bus->path, strerror(error));
         return;
     }
-    /* A larger kernel send buffer (Linux doubles it, up to net.core.wmem_max): a
+    /* A larger kernel send buffer (Linux caps the request at net.core.wmem_max, then doubles it): a
      * publisher's bursts wait in the kernel rather than the publisher waiting on
      * the broker in 200 KiB steps. Best effort: the default serves too. */
     int send_buffer = SB_SEND_BUFFER_BYTES;

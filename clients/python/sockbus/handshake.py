@@ -27,7 +27,7 @@ def open_session(path, name, no_echo, trust, handshake_timeout, send_timeout, ta
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        # A larger kernel send buffer (Linux doubles it, up to net.core.wmem_max): bursts of
+        # A larger kernel send buffer (Linux caps the request at net.core.wmem_max, then doubles it): bursts of
         # publishes wait in the kernel instead of in send() on the broker. Best effort.
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
