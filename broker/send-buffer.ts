@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { loadNativeAddon, socketDescriptor } from '../client/native-addon.js';
+import { socketSendBuffer } from '../client/native-addon.js';
 import type { MemoryAccount } from './memory-budget.js';
 
 /**
@@ -40,30 +40,20 @@ export class SendBuffer {
   /** The kernel did not take a whole write: raise the buffer, once, if the user's share has room. */
   backedUp(): void {
     if (this.settled) return;
-    const addon = loadNativeAddon().addon;
-    const fd = socketDescriptor(this.socket);
-    if (!addon || fd === null) {
+    const before = socketSendBuffer(this.socket, 0);
+    const extra = before === null ? 0 : 2 * this.requestBytes - before;
+    // No addon, a closed socket, or a default already as large: nothing to raise, now or later.
+    if (before === null || extra <= 0) {
       this.settled = true;
       return;
     }
-    try {
-      const before = addon.sendBuffer(fd, 0);
-      const extra = 2 * this.requestBytes - before;
-      if (extra <= 0) {
-        this.settled = true;
-        return;
-      }
-      const account = this.account;
-      // Not now; a later backup asks again, when the share may have room.
-      if (account.usedBytes + extra > account.limitBytes / SHARE_FRACTION || !account.hasRoomFor(extra)) return;
-      this.settled = true;
-      const grown = Math.max(0, addon.sendBuffer(fd, this.requestBytes) - before);
-      this.chargedBytes = grown;
-      account.charge(grown);
-    } catch {
-      // A socket that closed meanwhile, or a kernel that says no: the default buffer serves.
-      this.settled = true;
-    }
+    const account = this.account;
+    // Not now; a later backup asks again, when the share may have room.
+    if (account.usedBytes + extra > account.limitBytes / SHARE_FRACTION || !account.hasRoomFor(extra)) return;
+    this.settled = true;
+    const grown = Math.max(0, (socketSendBuffer(this.socket, this.requestBytes) ?? before) - before);
+    this.chargedBytes = grown;
+    account.charge(grown);
   }
 
   /** The connection closed: its kernel buffer is gone. */

@@ -47,17 +47,19 @@ export function socketDescriptor(socket: net.Socket): number | null {
 }
 
 /**
- * Asks for a larger kernel send buffer on a connected socket, when the
- * addon is there; a no-op otherwise. A publisher's default of about
+ * Asks for a kernel send buffer of `bytes` on a connected socket (0: only
+ * asks what it is) and returns what the kernel then holds at most; null
+ * when the addon is missing, the socket has no descriptor, or the kernel
+ * refused: the default buffer then serves. A publisher's default of about
  * 200 KiB makes it wait on the broker in small steps (bench (a)).
  */
-export function requestSendBuffer(socket: net.Socket, bytes: number): void {
+export function socketSendBuffer(socket: net.Socket, bytes: number): number | null {
   const { addon } = loadNativeAddon();
   const fd = socketDescriptor(socket);
-  if (!addon || fd === null) return;
+  if (!addon || fd === null) return null;
   try {
-    addon.sendBuffer(fd, bytes);
+    return addon.sendBuffer(fd, bytes);
   } catch {
-    // The default buffer serves.
+    return null;
   }
 }

@@ -16,7 +16,7 @@ import {
   type Welcome,
 } from '../protocol/index.js';
 import { Heartbeat } from './heartbeat.js';
-import { requestSendBuffer } from './native-addon.js';
+import { socketSendBuffer } from './native-addon.js';
 
 /** How long publishes wait for the ping that confirms them: bounds the pings a busy publisher sends. */
 const CONFIRM_DELAY_MS = 20;
@@ -102,7 +102,7 @@ export class Session {
   /** Connects and completes the handshake, or rejects with why not. */
   static open(options: SessionOptions): Promise<Session> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(options.path, () => requestSendBuffer(socket, PUBLISH_SEND_BUFFER_BYTES));
+      const socket = net.connect(options.path, () => socketSendBuffer(socket, PUBLISH_SEND_BUFFER_BYTES));
       let session: Session | null = null;
       const fail = (error: SockbusError) => {
         clearTimeout(timer);

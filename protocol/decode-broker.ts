@@ -1,6 +1,6 @@
 import { ErrorCode, ProtocolError, type ErrorAbout } from './errors.js';
 import { kindName, MessageKind, type BrokerMessage, type Delivery, type DeliveryInfo, type ErrorMessage, type Headers, type ReplyDelivery, type ReplyError, type Welcome } from './kinds.js';
-import { decodeDeliveryInPlace, senderOf } from './decode-delivery.js';
+import { decodeDeliveryInPlace, isMap, senderOf } from './decode-delivery.js';
 import { unpackValue } from './msgpack.js';
 import type { BrokerStats } from './stats.js';
 
@@ -109,8 +109,8 @@ function unpackBody(body: Buffer): unknown[] {
 function optionalMap(fields: unknown[], index: number, what: string): Record<string, unknown> | undefined {
   const value = fields[index];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) throw invalid(`${what} must be a map or nil`);
-  return value as Record<string, unknown>;
+  if (!isMap(value)) throw invalid(`${what} must be a map or nil`);
+  return value;
 }
 
 type FieldType = 'string' | 'id' | 'map';
@@ -123,7 +123,7 @@ function field<F extends FieldType>(fields: unknown[], index: number, type: F, m
       ? typeof value === 'string'
       : type === 'id'
         ? Number.isSafeInteger(value) && (value as number) >= 0
-        : typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+        : isMap(value);
   if (!ok) {
     const expected = type === 'id' ? 'a non-negative integer' : type === 'map' ? 'a map' : 'a string';
     throw invalid(`${message}: element ${index} must be ${expected}`);

@@ -88,6 +88,7 @@ function readPair(cursor: MsgpackCursor): Sender {
   return { uid, pid };
 }
 
-function isMap(value: unknown): boolean {
+/** A msgpack map as unpacked: an object that is not an array or binary data. */
+export function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
